@@ -1,0 +1,1 @@
+"""Final versions of the components built in the course's notebooks, one module per concept."""

@@ -1,0 +1,57 @@
+"""Stored notebooks must be fit to be nbval references: one clean run, no stray errors or warnings."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,16}\b")
+
+
+def is_marked(cell: dict, comment: str, tag: str) -> bool:
+    source = "".join(cell["source"])
+    in_comment = any(line.strip().startswith("#") and comment in line for line in source.splitlines())
+    return in_comment or tag in cell.get("metadata", {}).get("tags", [])
+
+
+def code_cells(path: Path) -> list[dict]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernelspec_is_plain_python3(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_top_to_bottom_in_one_kernel(path):
+    counts = [c["execution_count"] for c in code_cells(path)]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: execution counts {counts}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_unexpected_errors_stderr_or_addresses(path):
+    for i, cell in enumerate(code_cells(path)):
+        raises = is_marked(cell, "NBVAL_RAISES_EXCEPTION", "raises-exception")
+        ignored = is_marked(cell, "NBVAL_IGNORE_OUTPUT", "nbval-ignore-output")
+        for out in cell.get("outputs", []):
+            kind = out["output_type"]
+            assert kind != "error" or raises, f"{path.name} cell {i}: error {out.get('ename')}: {out.get('evalue')}"
+            if kind == "stream" and out["name"] == "stderr":
+                assert ignored, f"{path.name} cell {i}: stderr {''.join(out['text'])[:200]!r}"
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            assert ignored or not ADDRESS.search(text), f"{path.name} cell {i}: memory address in output"
+        if raises:
+            assert any(o["output_type"] == "error" for o in cell.get("outputs", [])), (
+                f"{path.name} cell {i} is marked to raise but stored no error"
+            )
