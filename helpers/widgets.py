@@ -1,0 +1,48 @@
+"""ipywidgets explorers used by the notebooks: thin wrappers around the figures in `helpers.plots`.
+
+Each section names the notebook that shows its explorer. Every explorer returns the `ipywidgets.interactive`
+object, whose `.result` holds what the wrapped function returned (so tests can drive it without a browser).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from helpers.dataset import create_dataloader_v1, encode_text
+from helpers.plots import plot_sliding_windows
+from helpers.tokenizers import gpt2_encoding
+
+# --- 02_sliding_window ---
+
+
+def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20) -> widgets.interactive:
+    """Sliders for max_length, stride and batch_size that redraw the windows and print the first batch."""
+    tokenizer = gpt2_encoding() if tokenizer is None else tokenizer
+    token_ids = encode_text(txt, tokenizer).tolist()
+    decode = getattr(tokenizer, "decode", None)
+    labels = [decode([i]) for i in token_ids[:n_tokens]] if callable(decode) else None
+
+    def show(max_length: int = 4, stride: int = 4, batch_size: int = 2) -> tuple[Any, Any]:
+        loader = create_dataloader_v1(
+            txt, batch_size=batch_size, max_length=max_length, stride=stride, shuffle=False, drop_last=False,
+            tokenizer=tokenizer,
+        )
+        inputs, targets = next(iter(loader))
+        fig = plot_sliding_windows(token_ids, max_length, stride, batch_size, labels=labels, n_tokens=n_tokens)
+        plt.close(fig)
+        display(fig)
+        print(f"{len(loader.dataset)} windows -> {len(loader)} batches; the first batch:")
+        print("inputs:\n", inputs)
+        print("targets:\n", targets)
+        return inputs, targets
+
+    return widgets.interactive(
+        show,
+        max_length=widgets.IntSlider(value=4, min=1, max=8, description="max_length"),
+        stride=widgets.IntSlider(value=4, min=1, max=8, description="stride"),
+        batch_size=widgets.IntSlider(value=2, min=1, max=4, description="batch_size"),
+    )
