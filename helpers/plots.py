@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from helpers.dataset import num_windows
+from helpers.embeddings import cosine_similarity_matrix, pca_2d
 
 # --- 02_sliding_window ---
 
@@ -74,5 +76,83 @@ def plot_sliding_windows(
     )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+# --- 03_embeddings ---
+
+
+def plot_embedding_heatmaps(tables: dict[str, torch.Tensor], ylabel: str = "position") -> Figure:
+    """Each (rows, dim) table as a heatmap, side by side: rows down, embedding dimensions across."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.4), squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        values = table.detach().float().numpy()
+        limit = float(abs(values).max())
+        image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        fig.colorbar(image, ax=ax, fraction=0.05)
+        ax.set_title(f"{name} {tuple(values.shape)}", fontsize=9)
+        ax.set_xlabel("embedding dimension")
+        ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def plot_position_similarity(tables: dict[str, torch.Tensor], references: Sequence[int] = (8, 16, 24)) -> Figure:
+    """Per table: the cosine similarity of every position with every other (top), and against the distance (bottom)."""
+    fig, axes = plt.subplots(2, len(tables), figsize=(4.2 * len(tables), 6.4), squeeze=False)
+    for col, (name, table) in enumerate(tables.items()):
+        similarity = cosine_similarity_matrix(table)  # (positions, positions)
+        top, bottom = axes[0, col], axes[1, col]
+        image = top.imshow(similarity.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        fig.colorbar(image, ax=top, fraction=0.05)
+        top.set_title(f"{name}: cosine similarity", fontsize=9)
+        top.set_xlabel("position")
+        top.set_ylabel("position")
+        offsets = torch.arange(similarity.shape[0])
+        for ref in references:
+            if ref < similarity.shape[0]:
+                distance = (offsets - ref).numpy()
+                bottom.plot(distance, similarity[ref].numpy(), marker=".", ms=3, lw=1, label=f"from position {ref}")
+        bottom.axhline(0, color="0.6", lw=0.6)
+        bottom.set_ylim(-1.05, 1.05)
+        bottom.set_xlabel("distance to the other position (q - p)")
+        bottom.set_ylabel("cosine similarity")
+        bottom.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_pca(vectors: torch.Tensor, labels: Sequence[str], title: str = "") -> Figure:
+    """The rows projected on their first two principal axes, each point labelled."""
+    points = pca_2d(vectors)  # (n, 2)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=18)
+    for (x, y), label in zip(points.tolist(), labels, strict=True):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    ax.set_xlabel("first principal axis")
+    ax.set_ylabel("second principal axis")
+    ax.set_title(title, fontsize=9)
+    ax.margins(0.15)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_row(table: torch.Tensor, index: int, labels: Sequence[str] | None = None, name: str = "") -> Figure:
+    """One row's vector (left) and its cosine similarity to every row of the table (right)."""
+    values = table.detach().float()
+    similarity = cosine_similarity_matrix(values)[index]  # (rows,)
+    names = list(labels) if labels is not None else [str(i) for i in range(values.shape[0])]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.bar(range(values.shape[1]), values[index].numpy(), width=0.8, color="tab:blue")
+    left.set_xlabel("embedding dimension")
+    left.set_title(f"{name} row {names[index]!r}: its vector", fontsize=9)
+    colours = ["tab:red" if i == index else "tab:gray" for i in range(values.shape[0])]
+    right.bar(range(values.shape[0]), similarity.numpy(), color=colours)
+    right.set_ylim(-1.05, 1.05)
+    right.set_xlabel("row" if labels is None else "")
+    if labels is not None:
+        right.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    right.set_title("cosine similarity to every row", fontsize=9)
     fig.tight_layout()
     return fig
