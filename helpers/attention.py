@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CausalAttention", "MultiHeadAttention"]
+__all__ = ["CausalAttention", "KVCache", "MultiHeadAttention"]
 
 
 def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:
@@ -94,8 +94,13 @@ class MultiHeadAttention(nn.Module):
         batch, num_tokens, _ = t.shape
         return t.view(batch, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Context vectors (batch, num_tokens, d_out) for inputs x (batch, num_tokens, d_in)."""
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+        """Context vectors (batch, num_tokens, d_out) for inputs x (batch, num_tokens, d_in).
+
+        With a `kv_cache` (generation, notebook 05), x holds only the tokens that follow the cached ones.
+        """
+        if kv_cache is not None:
+            return self.forward_cached(x, kv_cache)
         check_input(x, self.d_in, self.context_length)
         batch, num_tokens, _ = x.shape
         queries = self.split_heads(self.W_query(x))  # (batch, num_heads, num_tokens, head_dim)
@@ -107,3 +112,71 @@ class MultiHeadAttention(nn.Module):
         )  # (batch, num_heads, num_tokens, head_dim)
         context = context.transpose(1, 2).reshape(batch, num_tokens, self.d_out)  # heads side by side again
         return self.out_proj(context)
+
+    # --- KV cache for generation (notebooks/05_gpt_model.ipynb, section 9) ---
+
+    def forward_cached(self, x: torch.Tensor, kv_cache: KVCache) -> torch.Tensor:
+        """Context vectors (batch, num_tokens, d_out) for new tokens x, attending to the cached ones and themselves."""
+        check_input(x, self.d_in, self.context_length)
+        batch, num_tokens, _ = x.shape
+        start = kv_cache.num_tokens  # tokens seen before x
+        queries = self.split_heads(self.W_query(x))  # (batch, num_heads, num_tokens, head_dim)
+        keys, values = kv_cache.append(
+            self.split_heads(self.W_key(x)), self.split_heads(self.W_value(x)), max_tokens=self.context_length
+        )  # (batch, num_heads, start + num_tokens, head_dim)
+        # SDPA's is_causal aligns the mask top-left, right only when there is no cache (start == 0). One new
+        # token may see every key; several new tokens after cached ones need the explicit mask's rows.
+        causal = start == 0 and num_tokens > 1
+        attn_mask = None if causal or num_tokens == 1 else ~self.mask[start : start + num_tokens, : start + num_tokens]
+        context = F.scaled_dot_product_attention(
+            queries, keys, values, attn_mask=attn_mask, dropout_p=self.dropout.p if self.training else 0.0,
+            is_causal=causal,
+        )  # (batch, num_heads, num_tokens, head_dim)
+        context = context.transpose(1, 2).reshape(batch, num_tokens, self.d_out)
+        return self.out_proj(context)
+
+
+class KVCache:
+    """The keys and values one attention layer has computed so far, so each generation step adds only the new ones.
+
+    Storage grows by doubling (up to the layer's context_length); `append` returns views of the filled part.
+    For inference: use it under `torch.no_grad()`.
+    """
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None  # (batch, num_heads, capacity, head_dim); the first num_tokens are used
+        self.values: torch.Tensor | None = None
+        self.num_tokens = 0
+
+    def append(
+        self, keys: torch.Tensor, values: torch.Tensor, max_tokens: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add keys/values (batch, num_heads, new_tokens, head_dim); return all of them so far, the new ones last."""
+        start, end = self.num_tokens, self.num_tokens + keys.shape[2]
+        if end > max_tokens:
+            raise ValueError(
+                f"the KV cache holds {start} tokens; {keys.shape[2]} more would exceed context_length={max_tokens}"
+            )
+        if self.keys is not None and (
+            keys.shape[:2] != self.keys.shape[:2] or keys.shape[3] != self.keys.shape[3]
+        ):
+            raise ValueError(
+                f"keys of shape {tuple(keys.shape)} do not fit a cache of (batch, num_heads, _, head_dim) = "
+                f"{tuple(self.keys.shape)}"
+            )
+        if self.keys is None or end > self.keys.shape[2]:
+            capacity = min(max_tokens, max(end, 2 * start, 16))
+            self.keys = self.grow(self.keys, keys, capacity)
+            self.values = self.grow(self.values, values, capacity)
+        self.keys[:, :, start:end] = keys
+        self.values[:, :, start:end] = values
+        self.num_tokens = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+    def grow(self, old: torch.Tensor | None, like: torch.Tensor, capacity: int) -> torch.Tensor:
+        """A (batch, num_heads, capacity, head_dim) buffer holding the first num_tokens entries of `old`."""
+        batch, num_heads, _, head_dim = like.shape
+        new = like.new_empty(batch, num_heads, capacity, head_dim)
+        if old is not None:
+            new[:, :, : self.num_tokens] = old[:, :, : self.num_tokens]
+        return new
