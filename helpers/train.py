@@ -49,7 +49,7 @@ __all__ = [
 TINY_CONFIG: dict[str, Any] = {
     "vocab_size": 50257,
     "context_length": 64,
-    "emb_dim": 64,
+    "emb_dim": 128,
     "n_heads": 4,
     "n_layers": 2,
     "drop_rate": 0.1,
