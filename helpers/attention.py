@@ -113,7 +113,7 @@ class MultiHeadAttention(nn.Module):
         context = context.transpose(1, 2).reshape(batch, num_tokens, self.d_out)  # heads side by side again
         return self.out_proj(context)
 
-    # --- KV cache for generation (notebooks/05_gpt_model.ipynb, section 9) ---
+    # --- KV cache for generation (notebooks/05_gpt_model.ipynb, section 4.9) ---
 
     def forward_cached(self, x: torch.Tensor, kv_cache: KVCache) -> torch.Tensor:
         """Context vectors (batch, num_tokens, d_out) for new tokens x, attending to the cached ones and themselves."""

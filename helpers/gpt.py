@@ -2,8 +2,8 @@
 
 Built in notebooks/05_gpt_model.ipynb: `GPT_CONFIG_124M` in section 4.1 ("Coding an LLM architecture"),
 `LayerNorm` in 4.2, `GELU` and `FeedForward` in 4.3, `TransformerBlock` in 4.5, `GPTModel` in 4.6,
-`generate_text_simple` in 4.7, the conversion to and from Hugging Face GPT-2 in section 8 and `generate` with
-a KV cache in section 9 of the notebook (the sampling options are the book's chapter 5 `generate`).
+`parameter_groups` in 4.6, `generate_text_simple` in 4.7, and `generate` with a KV cache in the notebook's
+section 4.9 ("Faster generation with a KV cache"; its sampling options are the book's chapter 5 `generate`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = [
     "check_config",
     "generate",
     "generate_text_simple",
+    "parameter_groups",
 ]
 
 GPT_CONFIG_124M = {
@@ -210,6 +211,29 @@ class GPTModel(nn.Module):
         if low < 0 or high >= vocab_size:
             bad = low if low < 0 else high
             raise ValueError(f"token id {bad} is out of range: ids must be in [0, vocab_size={vocab_size})")
+
+
+def parameter_groups(model: GPTModel) -> dict[str, int]:
+    """The number of parameters of a `GPTModel` by where they live (works on the meta device too)."""
+    groups = {"token embedding": 0, "position embedding": 0, "attention": 0, "feed-forward": 0, "layer norms": 0,
+              "output head": 0}
+    for name, param in model.named_parameters():
+        if name.startswith("tok_emb."):
+            group = "token embedding"
+        elif name.startswith("pos_emb."):
+            group = "position embedding"
+        elif ".att." in name:
+            group = "attention"
+        elif ".ff." in name:
+            group = "feed-forward"
+        elif name.startswith("final_norm.") or ".norm1." in name or ".norm2." in name:
+            group = "layer norms"
+        elif name.startswith("out_head."):
+            group = "output head"
+        else:
+            raise ValueError(f"parameter {name!r} is not part of a GPTModel")
+        groups[group] += param.numel()
+    return groups
 
 
 def check_generation_args(

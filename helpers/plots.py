@@ -156,3 +156,37 @@ def plot_embedding_row(table: torch.Tensor, index: int, labels: Sequence[str] | 
     right.set_title("cosine similarity to every row", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# --- 05_gpt_model ---
+
+
+def plot_gelu_relu(x_min: float = -3.0, x_max: float = 3.0) -> Figure:
+    """GELU (tanh approximation) and ReLU side by side, as in the book's figure 4.8."""
+    from helpers.gpt import GELU
+
+    x = torch.linspace(x_min, x_max, 100)
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+    for ax, (label, y) in zip(axes, [("GELU", GELU()(x)), ("ReLU", torch.relu(x))], strict=True):
+        ax.plot(x.numpy(), y.numpy())
+        ax.set_title(f"{label} activation function", fontsize=9)
+        ax.set_xlabel("x")
+        ax.set_ylabel(f"{label}(x)")
+        ax.grid(True)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_magnitudes(gradients: dict[str, Sequence[float]]) -> Figure:
+    """Mean absolute weight gradient per layer (log scale), one line per network."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, values in gradients.items():
+        ax.plot(range(len(values)), list(values), marker="o", label=label)
+    ax.set_yscale("log")
+    ax.set_xticks(range(max(len(v) for v in gradients.values())))
+    ax.set_xlabel("layer (0 = next to the input)")
+    ax.set_ylabel("mean |gradient| of the weights")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig

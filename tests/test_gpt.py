@@ -22,6 +22,7 @@ from helpers.gpt import (
     check_config,
     generate,
     generate_text_simple,
+    parameter_groups,
 )
 
 # A GPT small enough for fast tests; the properties below do not depend on the size.
@@ -429,3 +430,27 @@ def test_bad_context_size(context_size):
 def test_bad_sampling_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate(tiny_model(), torch.zeros(1, 2, dtype=torch.long), 3, 12, **kwargs)
+
+
+# --- parameter counts ---
+
+
+def test_parameter_groups_add_up_and_follow_the_architecture():
+    model = GPTModel(TINY)
+    groups = parameter_groups(model)
+    assert sum(groups.values()) == sum(p.numel() for p in model.parameters())
+    d, v, n = TINY["emb_dim"], TINY["vocab_size"], TINY["n_layers"]
+    assert groups == {
+        "token embedding": v * d,
+        "position embedding": TINY["context_length"] * d,
+        "attention": n * (3 * d * d + d * d + d),
+        "feed-forward": n * (d * 4 * d + 4 * d + 4 * d * d + d),
+        "layer norms": (2 * n + 1) * 2 * d,
+        "output head": v * d,
+    }
+
+
+def test_parameter_groups_on_the_meta_device():
+    with torch.device("meta"):
+        model = GPTModel({**GPT_CONFIG_124M, "emb_dim": 1600, "n_layers": 48, "n_heads": 25})
+    assert sum(parameter_groups(model).values()) == 1_637_792_000  # GPT-2 XL without weight tying
