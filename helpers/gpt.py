@@ -149,6 +149,16 @@ class TransformerBlock(nn.Module):
         return x + shortcut
 
 
+def store_weight_transposed(linear: nn.Linear) -> None:
+    """Keep the (out, in) weight's values, shape and state-dict entry, but store it in memory as (in, out) rows.
+
+    That is how GPT-2's own Conv1D layers store it. Generating one token multiplies a single vector with each
+    weight; BLAS libraries (MKL on x86 CPUs) do that up to twice as fast reading the matrix as (in, out) rows
+    (benchmarks/bench_gpt.py). Products over many tokens (training, a prompt) give the same numbers either way.
+    """
+    linear.weight = nn.Parameter(linear.weight.detach().t().contiguous().t(), requires_grad=linear.weight.requires_grad)
+
+
 class GPTModel(nn.Module):
     """GPT-2: token + position embeddings, `n_layers` transformer blocks, a final LayerNorm, the output head."""
 
@@ -162,6 +172,9 @@ class GPTModel(nn.Module):
         self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg["n_layers"])])
         self.final_norm = LayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                store_weight_transposed(module)
 
     def new_kv_caches(self) -> list[KVCache]:
         """One empty `KVCache` per transformer block, to pass to `forward` during generation."""

@@ -165,6 +165,32 @@ def test_gpt_model_names_and_parameter_order():
     assert model.cfg == TINY and model.cfg is not TINY
 
 
+def test_linear_weights_keep_their_shapes_but_are_stored_transposed():
+    model = GPTModel(TINY)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 1 + TINY["n_layers"] * 6
+    for linear in linears:
+        out_features, in_features = linear.weight.shape
+        assert (out_features, in_features) == (linear.out_features, linear.in_features)
+        assert linear.weight.stride() == (1, out_features)  # (in, out) rows in memory, as GPT-2's Conv1D
+    logits = model(torch.randint(0, 97, (2, 5)))
+    logits.sum().backward()
+    assert model.out_head.weight.grad.shape == model.out_head.weight.shape
+
+
+def test_state_dict_round_trips_through_torch_save_and_safetensors(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_model(seed=12)
+    idx = torch.randint(0, 97, (1, 6))
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, tmp_path / "model.safetensors")
+    for state_dict in (torch.load(tmp_path / "model.pt", weights_only=True), load_file(tmp_path / "model.safetensors")):
+        other = tiny_model(seed=13)
+        other.load_state_dict(state_dict)
+        assert torch.equal(other(idx), model(idx))
+
+
 @pytest.mark.parametrize("train", [False, True])
 def test_forward_equals_the_books_explicit_forward_including_dropout(train):
     """In training mode both draw the same dropout masks from the same seed: SDPA's dropout uses the RNG alike."""
@@ -454,3 +480,37 @@ def test_parameter_groups_on_the_meta_device():
     with torch.device("meta"):
         model = GPTModel({**GPT_CONFIG_124M, "emb_dim": 1600, "n_layers": 48, "n_heads": 25})
     assert sum(parameter_groups(model).values()) == 1_637_792_000  # GPT-2 XL without weight tying
+
+
+# --- figures ---
+
+
+def test_gelu_relu_figure_plots_both_functions():
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plot_gelu_relu
+
+    fig = plot_gelu_relu(-2.0, 2.0)
+    try:
+        gelu_line, relu_line = (ax.lines[0] for ax in fig.axes)
+        x = torch.tensor(gelu_line.get_xdata(), dtype=torch.float32)
+        torch.testing.assert_close(torch.tensor(gelu_line.get_ydata()), GELU()(x))
+        torch.testing.assert_close(torch.tensor(relu_line.get_ydata()), torch.relu(x))
+        assert (x.min().item(), x.max().item()) == (-2.0, 2.0)
+    finally:
+        plt.close(fig)
+
+
+def test_gradient_figure_has_one_line_per_network():
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plot_gradient_magnitudes
+
+    fig = plot_gradient_magnitudes({"a": [1e-4, 1e-3, 1e-2], "b": [0.2, 0.3, 1.3]})
+    try:
+        (ax,) = fig.axes
+        assert [line.get_label() for line in ax.lines] == ["a", "b"]
+        assert list(ax.lines[1].get_ydata()) == [0.2, 0.3, 1.3]
+        assert ax.get_yscale() == "log"
+    finally:
+        plt.close(fig)
