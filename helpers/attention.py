@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CausalAttention", "MultiHeadAttention"]
+__all__ = ["CausalAttention", "MultiHeadAttention", "attention_weights"]
 
 
 def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:
@@ -30,6 +30,26 @@ def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:
 def causal_mask(context_length: int) -> torch.Tensor:
     """(context_length, context_length) bool mask, True above the diagonal: the future a query may not see."""
     return torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+
+
+def attention_weights(
+    module: CausalAttention | MultiHeadAttention, x: torch.Tensor, causal: bool = True
+) -> torch.Tensor:
+    """Each head's weights softmax(Q K^T / sqrt(head_dim)) as (batch, num_heads, num_tokens, num_tokens).
+
+    For looking inside: the weights before dropout, with the causal mask applied when `causal` is True.
+    A `CausalAttention` counts as one head.
+    """
+    check_input(x, module.d_in, module.context_length)
+    batch, num_tokens, _ = x.shape
+    num_heads = getattr(module, "num_heads", 1)
+    head_dim = module.d_out // num_heads
+    queries = module.W_query(x).view(batch, num_tokens, num_heads, head_dim).transpose(1, 2)
+    keys = module.W_key(x).view(batch, num_tokens, num_heads, head_dim).transpose(1, 2)
+    scores = queries @ keys.transpose(2, 3) / head_dim**0.5  # (batch, num_heads, num_tokens, num_tokens)
+    if causal:
+        scores = scores.masked_fill(module.mask[:num_tokens, :num_tokens], -torch.inf)
+    return torch.softmax(scores, dim=-1)
 
 
 class CausalAttention(nn.Module):
