@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CausalAttention", "MultiHeadAttention", "attention_weights"]
+__all__ = ["CausalAttention", "MultiHeadAttention", "attention_weights", "causal_mask", "check_input"]
 
 
 def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:

@@ -1,5 +1,8 @@
 """Matplotlib figures used by the notebooks; each function returns a `Figure` and saves nothing.
 
+Figures are made with pyplot so that Jupyter's inline backend renders them; the caller closes them
+(`plt.close(fig)`) and shows them once.
+
 Sections are headed by the notebook that uses them.
 """
 
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
@@ -57,8 +61,8 @@ def plot_attention_heads(weights_by_label: Mapping[str, torch.Tensor], tokens: S
         raise ValueError(f"the weights cover {n} tokens but {len(tokens)} tokens were given")
 
     rows = len(arrays)
-    fig = Figure(figsize=(2.7 * num_heads + 0.8, 2.6 * rows), layout="constrained")
-    axes = fig.subplots(rows, num_heads, squeeze=False)
+    fig, axes = plt.subplots(rows, num_heads, squeeze=False, figsize=(2.7 * num_heads + 0.8, 2.6 * rows),
+                             layout="constrained")
     image = None
     for r, (label, array) in enumerate(arrays.items()):
         for h in range(num_heads):
@@ -78,8 +82,7 @@ def plot_query_attention(weights: torch.Tensor, tokens: Sequence[str], query: in
     if not 0 <= query < n:
         raise IndexError(f"query={query} is out of range for {n} tokens (0 to {n - 1})")
 
-    fig = Figure(figsize=(7, 3.2), layout="constrained")
-    heat, bars = fig.subplots(1, 2, width_ratios=[1, 1.2])
+    fig, (heat, bars) = plt.subplots(1, 2, figsize=(7, 3.2), width_ratios=[1, 1.2], layout="constrained")
     _draw_weights(heat, array, tokens, title or "attention weights")
     heat.add_patch(Rectangle((-0.5, query - 0.5), n, 1, fill=False, edgecolor="red", linewidth=2))  # the query row
     bars.bar(range(n), array[query], color="tab:blue")

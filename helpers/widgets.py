@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from IPython.display import display
@@ -49,6 +50,7 @@ def make_attention_explorer(
                 head_weights = F.dropout(head_weights, dropout_rate, training=True)
         title = f"head {head}, {'causal mask' if causal else 'no mask'}, {'dropout' if dropout else 'no dropout'}"
         fig = plot_query_attention(head_weights, tokens, query, title)
+        plt.close(fig)  # shown once, below, not again by the inline backend
         display(fig)
         return head_weights[query]
 
