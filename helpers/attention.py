@@ -85,7 +85,8 @@ class MultiHeadAttention(nn.Module):
     """Multi-head causal self-attention: one projection split into `num_heads` heads (the book's section 3.6.2).
 
     The attention itself is `torch.nn.functional.scaled_dot_product_attention` (causal, dropout on the
-    attention weights only in training), which equals softmax(Q K^T / sqrt(head_dim)) V per head.
+    attention weights only in training), which equals softmax(Q K^T / sqrt(head_dim)) V per head. On a CPU
+    PyTorch's fused kernel has no dropout: in training with dropout > 0 it computes the weights explicitly.
     """
 
     def __init__(
@@ -106,7 +107,8 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs
         self.dropout = nn.Dropout(dropout)
-        # The book's mask, kept out of the state_dict; the causal attention below uses the same pattern.
+        # The book's mask, kept out of the state_dict: is_causal=True below applies the same pattern; code that
+        # needs it explicitly (queries offset from the keys, as with a KV cache) slices it.
         self.register_buffer("mask", causal_mask(context_length), persistent=False)
 
     def split_heads(self, t: torch.Tensor) -> torch.Tensor:
