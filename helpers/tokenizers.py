@@ -36,6 +36,7 @@ __all__ = [
     "bytes_to_unicode",
     "gpt2_encoding",
     "join_words",
+    "learn_merges",
     "split_words",
 ]
 
@@ -468,7 +469,7 @@ class BPETokenizer:
         words = [list(piece.encode("utf-8")) for piece in counts]
         freqs = list(counts.values())
 
-        merges = _learn_merges(words, freqs, n_merges)
+        merges = learn_merges(words, freqs, n_merges)
         if len(merges) < n_merges:
             raise ValueError(
                 f"the text has too few distinct byte pairs for vocab_size={vocab_size}: it allows at most "
@@ -575,7 +576,7 @@ def _fix_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _learn_merges(words: list[list[int]], freqs: list[int], n_merges: int) -> dict[tuple[int, int], int]:
+def learn_merges(words: list[list[int]], freqs: list[int], n_merges: int) -> dict[tuple[int, int], int]:
     """BPE training on distinct pieces `words` (byte lists, changed in place) with their frequencies.
 
     Keeps pair counts, the set of pieces each pair occurs in, and a max-heap of (count, pair) entries;
