@@ -28,7 +28,7 @@ from itertools import pairwise
 import regex
 
 from helpers.data import fetch, load_text
-from helpers.tokenizers import ENDOFTEXT, GPT2_PATTERN, BPETokenizer, gpt2_encoding
+from helpers.tokenizers import ENDOFTEXT, GPT2_PATTERN, BPETokenizer, gpt2_encoding, merge_pair
 
 
 def recount_train(
@@ -54,20 +54,8 @@ def recount_train(
             break
         best = min(counts, key=lambda pair: (-counts[pair], pair))
         merges[best] = new_id
-        pieces = [_merge(ids, best, new_id) for ids in pieces]
+        pieces = [merge_pair(ids, best, new_id) for ids in pieces]
     return merges
-
-
-def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
@@ -92,6 +80,9 @@ def cold(build: Callable[[], object], encode: Callable[[object, str], object], t
 
 
 def ms(seconds: float) -> str:
+    """A duration in readable units."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "gpt2_encoding",
     "join_words",
     "learn_merges",
+    "merge_pair",
     "split_words",
 ]
 
@@ -316,16 +317,7 @@ class BPETokenizer:
                     best_rank, best = rank, pair
             if best is None:
                 break
-            new, (left, right) = merges[best], best
-            merged, i, n = [], 0, len(ids)
-            while i < n:
-                if i < n - 1 and ids[i] == left and ids[i + 1] == right:
-                    merged.append(new)
-                    i += 2
-                else:
-                    merged.append(ids[i])
-                    i += 1
-            ids = merged
+            ids = merge_pair(ids, best, merges[best])
         return ids
 
     def _encode_chunk(self, text: str, out: list[int]) -> None:
@@ -576,6 +568,20 @@ def _fix_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """`ids` with every occurrence of `pair`, scanned left to right, replaced by `new_id`."""
+    left, right = pair
+    merged, i, n = [], 0, len(ids)
+    while i < n:
+        if ids[i] == left and i + 1 < n and ids[i + 1] == right:
+            merged.append(new_id)
+            i += 2
+        else:
+            merged.append(ids[i])
+            i += 1
+    return merged
+
+
 def learn_merges(words: list[list[int]], freqs: list[int], n_merges: int) -> dict[tuple[int, int], int]:
     """BPE training on distinct pieces `words` (byte lists, changed in place) with their frequencies.
 
@@ -597,21 +603,13 @@ def learn_merges(words: list[list[int]], freqs: list[int], n_merges: int) -> dic
         neg_count, pair = heapq.heappop(heap)
         if pair_counts.get(pair) != -neg_count:
             continue  # stale entry
-        left, right = pair
         merges[pair] = new_id
         delta: dict[tuple[int, int], int] = {}
         get = delta.get
         for w in where.pop(pair):
             word = words[w]
-            merged, i, n = [], 0, len(word)
-            while i < n:
-                if word[i] == left and i + 1 < n and word[i + 1] == right:
-                    merged.append(new_id)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            if len(merged) == n:
+            merged = merge_pair(word, pair, new_id)
+            if len(merged) == len(word):
                 continue  # this piece no longer holds the pair (the index is not pruned)
             freq = freqs[w]
             for old in pairwise(word):
