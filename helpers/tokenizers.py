@@ -23,6 +23,7 @@ from typing import Literal
 import regex
 import tiktoken
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+from tqdm.auto import tqdm
 
 from helpers.data import DATA_FILES, fetch
 
@@ -431,12 +432,14 @@ class BPETokenizer:
         special_tokens: Sequence[str] = (ENDOFTEXT,),
         *,
         pattern: str = GPT2_PATTERN,
+        progress: bool = False,
     ) -> BPETokenizer:
         """Learn `vocab_size - 256 - len(special_tokens)` merges from `text`; special tokens get the last ids.
 
         The text is split into pieces with `pattern` (special-token strings are cut out first); each distinct
         piece is counted once with its frequency. Pair counts are updated incrementally: a merge only revisits
         the pieces that contain the merged pair. Ties between equally frequent pairs go to the smaller pair of ids.
+        `progress=True` shows a progress bar over the merges (for large texts or vocabularies).
         """
         _check_text(text)
         if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
@@ -455,13 +458,18 @@ class BPETokenizer:
                 f"vocab_size must be at least {smallest} (256 bytes + {len(specials)} special tokens), got {vocab_size}"
             )
         n_merges = vocab_size - smallest
-        pat = regex.compile(pattern)
+        if not isinstance(pattern, str):
+            raise TypeError(f"pattern must be a regex string, got {type(pattern).__name__}")
+        try:
+            pat = regex.compile(pattern)
+        except regex.error as err:
+            raise ValueError(f"pattern {pattern!r} is not a valid regex: {err}") from None
         parts = regex.split("|".join(regex.escape(s) for s in specials), text) if specials else [text]
         counts = Counter(piece for part in parts for piece in pat.findall(part))
         words = [list(piece.encode("utf-8")) for piece in counts]
         freqs = list(counts.values())
 
-        merges = learn_merges(words, freqs, n_merges)
+        merges = learn_merges(words, freqs, n_merges, progress=progress)
         if len(merges) < n_merges:
             raise ValueError(
                 f"the text has too few distinct byte pairs for vocab_size={vocab_size}: it allows at most "
@@ -582,7 +590,9 @@ def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
     return merged
 
 
-def learn_merges(words: list[list[int]], freqs: list[int], n_merges: int) -> dict[tuple[int, int], int]:
+def learn_merges(
+    words: list[list[int]], freqs: list[int], n_merges: int, progress: bool = False
+) -> dict[tuple[int, int], int]:
     """BPE training on distinct pieces `words` (byte lists, changed in place) with their frequencies.
 
     Keeps pair counts, the set of pieces each pair occurs in, and a max-heap of (count, pair) entries;
@@ -599,6 +609,7 @@ def learn_merges(words: list[list[int]], freqs: list[int], n_merges: int) -> dic
 
     merges: dict[tuple[int, int], int] = {}
     new_id = 256
+    bar = tqdm(total=n_merges, desc="merges", disable=not progress)
     while len(merges) < n_merges and heap:
         neg_count, pair = heapq.heappop(heap)
         if pair_counts.get(pair) != -neg_count:
@@ -629,4 +640,6 @@ def learn_merges(words: list[list[int]], freqs: list[int], n_merges: int) -> dic
                     del pair_counts[changed]
         pair_counts.pop(pair, None)
         new_id += 1
+        bar.update()
+    bar.close()
     return merges

@@ -326,6 +326,16 @@ def test_train_rejects_bad_arguments():
         BPETokenizer.train("text", 300, (ENDOFTEXT, ENDOFTEXT))
     with pytest.raises(ValueError, match="special tokens must be non-empty strings"):
         BPETokenizer.train("text", 300, ("",))
+    with pytest.raises(ValueError, match="is not a valid regex"):
+        BPETokenizer.train("text", 300, pattern="(unclosed")
+
+
+def test_progress_bar_counts_the_merges(capsys):
+    BPETokenizer.train("the cat sat on the mat", 262, progress=True)
+    err = capsys.readouterr().err
+    assert "merges" in err and "5/5" in err
+    BPETokenizer.train("the cat sat on the mat", 262)
+    assert capsys.readouterr().err == ""
 
 
 def test_train_says_when_the_text_is_too_small():
