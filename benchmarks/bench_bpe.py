@@ -1,6 +1,7 @@
 """Benchmark helpers.tokenizers.BPETokenizer: encoding against tiktoken, training against a recount trainer.
 
-Run from the repository root (single thread; best of --repeats runs; everything measured in this one run):
+Run from the repository root (single thread; everything measured in this one run, ours and the reference
+called in turn so that both see the same machine load; best of --repeats runs, 4x as many for warm encoding):
 
     python benchmarks/bench_bpe.py --repeats 5
 
@@ -68,15 +69,32 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def cold(build: Callable[[], object], encode: Callable[[object, str], object], text: str, repeats: int) -> float:
-    """Best time of the first encode call on a freshly built tokenizer (building not counted)."""
-    times = []
+def side_by_side(fns: Sequence[Callable[[], float]], repeats: int) -> list[float]:
+    """Best time of each timing function, calling them in turn `repeats` times (so they share the same load)."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], fn())
+    return best
+
+
+def timed(fn: Callable[[], object]) -> Callable[[], float]:
+    """A function that calls `fn` once and returns the wall time."""
+    def run() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    return run
+
+
+def timed_cold(build: Callable[[], object], text: str) -> Callable[[], float]:
+    """A function that builds a fresh tokenizer and returns the time of its first `encode_ordinary(text)`."""
+    def run() -> float:
         tokenizer = build()
         start = time.perf_counter()
-        encode(tokenizer, text)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        tokenizer.encode_ordinary(text)
+        return time.perf_counter() - start
+    return run
 
 
 def ms(seconds: float) -> str:
@@ -104,17 +122,16 @@ def main() -> None:
     ours = BPETokenizer.from_gpt2()
     for text in (verdict, mb_verdict):
         assert ours.encode_ordinary(text) == tiktoken_enc.encode_ordinary(text)
-    build_ours = best_of(BPETokenizer.from_gpt2, r)
-    build_tiktoken = best_of(lambda: gpt2_encoding.__wrapped__(), r)
+    build_tiktoken, build_ours = side_by_side([timed(gpt2_encoding.__wrapped__), timed(BPETokenizer.from_gpt2)], r)
     print(f"\nbuilding the GPT-2 tokenizer from its files: ours {ms(build_ours)}, tiktoken {ms(build_tiktoken)}")
     print("\n| encode (GPT-2 BPE) | tiktoken | ours | ours / tiktoken |")
     print("|---|---:|---:|---:|")
     for name, text in (("the-verdict, 20 KB", verdict), (f"the-verdict x{len(mb_verdict) // len(verdict)}, "
                                                           f"{len(mb_verdict) / 1e6:.2f} MB", mb_verdict)):
-        t_cold = cold(lambda: gpt2_encoding.__wrapped__(), lambda e, s: e.encode_ordinary(s), text, r)
-        o_cold = cold(BPETokenizer.from_gpt2, lambda e, s: e.encode_ordinary(s), text, r)
-        t_warm = best_of(lambda text=text: tiktoken_enc.encode_ordinary(text), r)
-        o_warm = best_of(lambda text=text: ours.encode_ordinary(text), r)
+        t_cold, o_cold = side_by_side([timed_cold(gpt2_encoding.__wrapped__, text),
+                                       timed_cold(BPETokenizer.from_gpt2, text)], r)
+        t_warm, o_warm = side_by_side([timed(lambda text=text: tiktoken_enc.encode_ordinary(text)),
+                                       timed(lambda text=text: ours.encode_ordinary(text))], 4 * r)
         print(f"| {name}, cold | {ms(t_cold)} | {ms(o_cold)} | {o_cold / t_cold:.2f}x |")
         print(f"| {name}, warm | {ms(t_warm)} | {ms(o_warm)} | {o_warm / t_warm:.2f}x |")
 
@@ -124,8 +141,8 @@ def main() -> None:
     ref_merges = recount_train(verdict, 1000)
     ours_merges = BPETokenizer.train(verdict, 1000).merges
     assert ref_merges == ours_merges, "the two trainers disagree"
-    ref_time = best_of(lambda: recount_train(verdict, 1000), min(r, 3))
-    ours_time = best_of(lambda: BPETokenizer.train(verdict, 1000), r)
+    ref_time, ours_time = side_by_side([timed(lambda: recount_train(verdict, 1000)),
+                                        timed(lambda: BPETokenizer.train(verdict, 1000))], min(r, 3))
     n = len(ours_merges)
     print(f"| the-verdict, vocab 1000 | {n} | {ms(ref_time)} | {ms(ours_time)} | {ms(ours_time / n)} | "
           f"{ref_time / ours_time:.0f}x |")

@@ -265,6 +265,8 @@ class BPETokenizer:
                 raise ValueError(f"merge {pair!r} -> {new}: id {new} is already in use (or negative)")
             vocab[new] = vocab[left] + vocab[right]
             checked_merges[(left, right)] = new
+        if special_tokens is not None and not isinstance(special_tokens, Mapping):
+            raise TypeError(f"special_tokens must map strings to ids, got {type(special_tokens).__name__}")
         specials: dict[str, int] = {}
         for text, idx in (special_tokens or {}).items():
             idx = _as_id(idx)

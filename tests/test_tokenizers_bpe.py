@@ -240,6 +240,12 @@ def test_truncated_or_edited_file_raises_a_clear_error(trained, tmp_path):
     (tmp_path / "edited.json").write_text(json.dumps(state))
     with pytest.raises(ValueError, match="corrupt BPETokenizer file: merge .* uses id 998"):
         BPETokenizer.load(tmp_path / "edited.json")
+    state["merges"][0] = first
+    state["special_tokens"] = ["<|endoftext|>"]
+    (tmp_path / "specials.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="corrupt BPETokenizer file: special_tokens must map strings to ids, got list"):
+        BPETokenizer.load(tmp_path / "specials.json")
+    state["special_tokens"] = {ENDOFTEXT: 999}
     state["merges"][0:1] = [first, first]
     (tmp_path / "twice.json").write_text(json.dumps(state))
     with pytest.raises(ValueError, match=r"corrupt BPETokenizer file: the pair \[\d+, \d+\] is merged twice"):
