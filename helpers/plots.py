@@ -1,24 +1,228 @@
-"""Matplotlib figures used by the notebooks; each function returns a `Figure` and saves nothing.
+"""Matplotlib figures used by the notebooks; each function returns a `Figure` and never saves a file.
 
-Figures are made with pyplot so that Jupyter's inline backend renders them; the caller closes them
-(`plt.close(fig)`) and shows them once.
-
-Sections are headed by the notebook that uses them.
+Each section names the notebook that draws its figures.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import HTML
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
-# --- 04 attention (notebooks/04_attention.ipynb, section 3.6.4 "Looking at the attention weights") ---
+from helpers.dataset import num_windows
+from helpers.embeddings import cosine_similarity_matrix, pca_2d
+
+# --- 01_text_and_tokens ---
+
+
+def plot_tokens_per_word(
+    n_merges: Sequence[int],
+    tokens_per_word: Sequence[float],
+    reference: float | None = None,
+    reference_label: str = "GPT-2",
+) -> Figure:
+    """Average tokens per word against the number of BPE merges learned, with an optional reference line."""
+    if len(n_merges) != len(tokens_per_word) or not n_merges:
+        raise ValueError(
+            f"n_merges and tokens_per_word must be non-empty and equally long, got {len(n_merges)} and "
+            f"{len(tokens_per_word)}"
+        )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(n_merges, tokens_per_word, marker=".", label="BPE trained here")
+    if reference is not None:
+        ax.axhline(reference, color="tab:red", linestyle="--", label=reference_label)
+    ax.set_xlabel("merges learned")
+    ax.set_ylabel("tokens per word (average)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# Light background colours for neighbouring tokens (a repeating cycle).
+TOKEN_COLOURS = ("#fde2a7", "#c9e7f8", "#d5f0c4", "#f7cfe0", "#e2d6f5", "#fbd3c0")
+_VISIBLE = str.maketrans({"\n": "↵", "\t": "→", "\r": "␍"})
+
+
+def tokens_html(pieces: Sequence[str], ids: Sequence[int], spaced: bool = False, n_chars: int | None = None) -> HTML:
+    """The text as coloured tokens with each id beneath (HTML; newlines shown as ↵, tabs as →).
+
+    `spaced` leaves a gap between tokens, for word tokenizers whose tokens do not carry their spaces;
+    `n_chars`, the length of the text, adds the characters per token to the summary line.
+    """
+    if len(pieces) != len(ids):
+        raise ValueError(f"pieces and ids must be equally long, got {len(pieces)} and {len(ids)}")
+    gap = "0.5em" if spaced else "0"
+    boxes = []
+    for i, (piece, idx) in enumerate(zip(pieces, ids, strict=True)):
+        colour = TOKEN_COLOURS[i % len(TOKEN_COLOURS)]
+        boxes.append(
+            f'<span style="display:inline-block;margin:0 {gap} 4px 0;text-align:center;vertical-align:top">'
+            f'<span style="background:{colour};white-space:pre;padding:1px 0">{html.escape(piece.translate(_VISIBLE))}'
+            f'</span><br><span style="font-size:70%;color:#555;padding:0 2px">{idx}</span></span>'
+        )
+    summary = f"{len(ids)} tokens"
+    if n_chars is not None and ids:
+        summary += f" for {n_chars} characters ({n_chars / len(ids):.2f} characters per token)"
+    return HTML(
+        f'<div style="font-family:monospace;line-height:1.3">{"".join(boxes)}</div>'
+        f'<div style="font-size:85%;color:#555">{summary}</div>'
+    )
+
+
+# --- 02_sliding_window ---
+
+
+def plot_sliding_windows(
+    token_ids: Sequence[int],
+    max_length: int,
+    stride: int,
+    batch_size: int = 1,
+    labels: Sequence[str] | None = None,
+    n_tokens: int = 20,
+    max_rows: int = 10,
+) -> Figure:
+    """The first windows over the first `n_tokens` tokens: inputs and next-token targets as spans, coloured by batch."""
+    n_shown = min(n_tokens, len(token_ids))
+    total = num_windows(len(token_ids), max_length, stride)
+    # windows whose last target still lies inside the shown part of the stream
+    starts = [i * stride for i in range(total) if i * stride + max_length < n_shown][:max_rows]
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.42 * n_shown), 1.3 + 0.42 * max(len(starts), 1)))
+    for row, start in enumerate(starts):
+        colour = colours((row // batch_size) % 10)
+        y = -row - 1
+        ax.add_patch(Rectangle((start, y + 0.05), max_length, 0.42, facecolor=colour, edgecolor="black", lw=0.6))
+        ax.add_patch(
+            Rectangle((start + 1, y - 0.45), max_length, 0.42, facecolor=colour, alpha=0.35, edgecolor="black",
+                      lw=0.6, hatch="//")
+        )
+    for pos in range(n_shown):  # the token stream itself (ids), as the top row
+        ax.add_patch(Rectangle((pos, 0.05), 1, 0.9, facecolor="0.92", edgecolor="0.5", lw=0.6))
+        ax.text(pos + 0.5, 0.5, str(int(token_ids[pos])), ha="center", va="center", fontsize=6.5)
+    ax.set_xlim(0, n_shown)
+    ax.set_ylim(-len(starts) - 0.55, 1.0)
+    ax.set_yticks([0.5] + [-r - 1 for r in range(len(starts))])
+    rows = [f"window {r} (batch {r // batch_size})" for r in range(len(starts))]
+    ax.set_yticklabels(["token ids", *rows], fontsize=8)
+    ax.set_xticks([pos + 0.5 for pos in range(n_shown)])
+    if labels is None:
+        ax.set_xticklabels([str(pos) for pos in range(n_shown)], fontsize=7)
+        ax.set_xlabel("position in the token stream")
+    else:
+        ax.set_xticklabels([f"{pos} {labels[pos]!r}" for pos in range(n_shown)], fontsize=7, rotation=90)
+        ax.set_xlabel("position and token")
+    ax.tick_params(axis="x", length=0)
+    ax.set_title(
+        f"max_length={max_length}, stride={stride}, batch_size={batch_size}: first {len(starts)} of {total} windows",
+        fontsize=9,
+        loc="left",
+    )
+    ax.legend(
+        handles=[
+            Patch(facecolor="0.6", edgecolor="black", label="input"),
+            Patch(facecolor="0.6", alpha=0.35, edgecolor="black", hatch="//", label="target = input shifted by 1"),
+        ],
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=2,
+        fontsize=7,
+        frameon=False,
+    )
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+# --- 03_embeddings ---
+
+
+def plot_embedding_heatmaps(tables: dict[str, torch.Tensor], ylabel: str = "position") -> Figure:
+    """Each (rows, dim) table as a heatmap, side by side: rows down, embedding dimensions across."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.4), squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        values = table.detach().float().numpy()
+        limit = float(abs(values).max())
+        image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        fig.colorbar(image, ax=ax, fraction=0.05)
+        ax.set_title(f"{name} {tuple(values.shape)}", fontsize=9)
+        ax.set_xlabel("embedding dimension")
+        ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def plot_position_similarity(tables: dict[str, torch.Tensor], references: Sequence[int] = (8, 16, 24)) -> Figure:
+    """Per table: the cosine similarity of every position with every other (top), and against the distance (bottom)."""
+    fig, axes = plt.subplots(2, len(tables), figsize=(4.2 * len(tables), 6.4), squeeze=False)
+    for col, (name, table) in enumerate(tables.items()):
+        similarity = cosine_similarity_matrix(table)  # (positions, positions)
+        top, bottom = axes[0, col], axes[1, col]
+        image = top.imshow(similarity.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        fig.colorbar(image, ax=top, fraction=0.05)
+        top.set_title(f"{name}: cosine similarity", fontsize=9)
+        top.set_xlabel("position")
+        top.set_ylabel("position")
+        offsets = torch.arange(similarity.shape[0])
+        for ref in references:
+            if ref < similarity.shape[0]:
+                distance = (offsets - ref).numpy()
+                bottom.plot(distance, similarity[ref].numpy(), marker=".", ms=3, lw=1, label=f"from position {ref}")
+        bottom.axhline(0, color="0.6", lw=0.6)
+        bottom.set_ylim(-1.05, 1.05)
+        bottom.set_xlabel("distance to the other position (q - p)")
+        bottom.set_ylabel("cosine similarity")
+        bottom.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_pca(vectors: torch.Tensor, labels: Sequence[str], title: str = "") -> Figure:
+    """The rows projected on their first two principal axes, each point labelled."""
+    points = pca_2d(vectors)  # (n, 2)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=18)
+    for (x, y), label in zip(points.tolist(), labels, strict=True):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    ax.set_xlabel("first principal axis")
+    ax.set_ylabel("second principal axis")
+    ax.set_title(title, fontsize=9)
+    ax.margins(0.15)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_row(table: torch.Tensor, index: int, labels: Sequence[str] | None = None, name: str = "") -> Figure:
+    """One row's vector (left) and its cosine similarity to every row of the table (right)."""
+    values = table.detach().float()
+    similarity = cosine_similarity_matrix(values)[index]  # (rows,)
+    names = list(labels) if labels is not None else [str(i) for i in range(values.shape[0])]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.bar(range(values.shape[1]), values[index].numpy(), width=0.8, color="tab:blue")
+    left.set_xlabel("embedding dimension")
+    left.set_title(f"{name} row {names[index]!r}: its vector", fontsize=9)
+    colours = ["tab:red" if i == index else "tab:gray" for i in range(values.shape[0])]
+    right.bar(range(values.shape[0]), similarity.numpy(), color=colours)
+    right.set_ylim(-1.05, 1.05)
+    right.set_xlabel("row" if labels is None else "")
+    if labels is not None:
+        right.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    right.set_title("cosine similarity to every row", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --- 04_attention (section 3.6.4 "Looking at the attention weights") ---
 
 
 def _attention_array(weights: torch.Tensor | np.ndarray, ndim: int, what: str) -> np.ndarray:

@@ -15,6 +15,7 @@ __all__ = ["MINIMUM_VERSIONS", "check_requirements"]
 MINIMUM_VERSIONS: dict[str, str] = {
     "torch": "2.4",
     "tiktoken": "0.7",
+    "regex": "2022.1.18",
     "numpy": "1.26",
     "matplotlib": "3.8",
     "ipywidgets": "8.1",

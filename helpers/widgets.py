@@ -1,22 +1,143 @@
-"""ipywidgets explorers used by the notebooks: thin wrappers around the figures of `helpers.plots`.
+"""ipywidgets explorers used by the notebooks: thin wrappers around the figures in `helpers.plots`.
 
-Sections are headed by the notebook that uses them.
+Each section names the notebook that shows its explorer. Every explorer returns the `ipywidgets.interactive`
+object, whose `.result` holds what the wrapped function returned (so tests can drive it without a browser).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import tiktoken
 import torch
 import torch.nn.functional as F
-from IPython.display import display
+from IPython.display import HTML, display
 
 from helpers.attention import CausalAttention, MultiHeadAttention, attention_weights
-from helpers.plots import plot_query_attention
+from helpers.dataset import create_dataloader_v1, encode_text
+from helpers.embeddings import cosine_similarity_matrix
+from helpers.plots import plot_embedding_row, plot_query_attention, plot_sliding_windows, tokens_html
+from helpers.tokenizers import BPETokenizer, SimpleTokenizerV1, gpt2_encoding
 
-# --- 04 attention (notebooks/04_attention.ipynb, section 3.6.4 "Looking at the attention weights") ---
+# --- 01_text_and_tokens ---
+
+
+def token_pieces(tokenizer: Any, text: str) -> tuple[list[str], list[int]]:
+    """The token strings and ids of `text` for a simple (word) tokenizer, a `BPETokenizer` or a tiktoken encoding.
+
+    Special tokens are allowed. A BPE token that is only part of a UTF-8 character shows its bytes (`\\xf0`).
+    """
+    if isinstance(tokenizer, SimpleTokenizerV1):
+        words = tokenizer.tokenize(text)
+        return words, tokenizer.encode(text)
+    if isinstance(tokenizer, BPETokenizer):
+        ids = tokenizer.encode(text, allowed_special="all")
+        return [tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids], ids
+    if isinstance(tokenizer, tiktoken.Encoding):
+        ids = tokenizer.encode(text, allowed_special="all")
+        pieces = [tokenizer.decode_single_token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids]
+        return pieces, ids
+    raise TypeError(
+        "tokenizer must be a SimpleTokenizerV1/V2, a BPETokenizer or a tiktoken Encoding, "
+        f"got {type(tokenizer).__name__}"
+    )
+
+
+def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you like tea?") -> widgets.interactive:
+    """Type text, pick a tokenizer, and see the text coloured by token with the ids beneath."""
+    if not tokenizers:
+        raise ValueError("tokenizers must name at least one tokenizer, e.g. {'GPT-2': gpt2_encoding()}")
+    for name, tokenizer in tokenizers.items():
+        try:
+            token_pieces(tokenizer, "")  # a wrong type fails now rather than inside the widget
+        except TypeError as err:
+            raise TypeError(f"tokenizers[{name!r}]: {err}") from None
+    names = list(tokenizers)
+
+    def show(text: str = text, tokenizer: str = names[0]) -> HTML:
+        try:
+            pieces, ids = token_pieces(tokenizers[tokenizer], text)
+        except KeyError as err:  # SimpleTokenizerV1 meets a word outside its vocabulary
+            return HTML(f"<pre>KeyError: {err}</pre>")
+        spaced = isinstance(tokenizers[tokenizer], SimpleTokenizerV1)
+        return tokens_html(pieces, ids, spaced=spaced, n_chars=len(text))
+
+    return widgets.interactive(
+        show,
+        text=widgets.Textarea(value=text, description="text", layout=widgets.Layout(width="95%")),
+        tokenizer=widgets.Dropdown(options=names, value=names[0], description="tokenizer"),
+    )
+
+
+# --- 02_sliding_window ---
+
+
+def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20) -> widgets.interactive:
+    """Sliders for max_length, stride and batch_size that redraw the windows and print the first batch."""
+    tokenizer = gpt2_encoding() if tokenizer is None else tokenizer
+    token_ids = encode_text(txt, tokenizer).tolist()
+    decode = getattr(tokenizer, "decode", None)
+    labels = [decode([i]) for i in token_ids[:n_tokens]] if callable(decode) else None
+
+    def show(max_length: int = 4, stride: int = 4, batch_size: int = 2) -> tuple[Any, Any]:
+        loader = create_dataloader_v1(
+            txt, batch_size=batch_size, max_length=max_length, stride=stride, shuffle=False, drop_last=False,
+            tokenizer=tokenizer,
+        )
+        inputs, targets = next(iter(loader))
+        fig = plot_sliding_windows(token_ids, max_length, stride, batch_size, labels=labels, n_tokens=n_tokens)
+        plt.close(fig)
+        display(fig)
+        print(f"{len(loader.dataset)} windows -> {len(loader)} batches; the first batch:")
+        print("inputs:\n", inputs)
+        print("targets:\n", targets)
+        return inputs, targets
+
+    return widgets.interactive(
+        show,
+        max_length=widgets.IntSlider(value=4, min=1, max=8, description="max_length"),
+        stride=widgets.IntSlider(value=4, min=1, max=8, description="stride"),
+        batch_size=widgets.IntSlider(value=2, min=1, max=4, description="batch_size"),
+    )
+
+
+# --- 03_embeddings ---
+
+
+def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | None = None) -> widgets.interactive:
+    """Pick a table and a row (a position, or a word when `labels` are given): see its vector and similarities."""
+    names = list(tables)
+    rows = {tuple(table.shape[:1]) for table in tables.values()}
+    if len(rows) != 1:
+        raise ValueError(f"all tables must have the same number of rows, got {sorted(r[0] for r in rows)}")
+    (n_rows,) = rows.pop()
+    if labels is not None and len(labels) != n_rows:
+        raise ValueError(f"got {len(labels)} labels for tables of {n_rows} rows")
+
+    def show(table: str = names[0], row: int = 0) -> torch.Tensor:
+        values = tables[table].detach().float()
+        fig = plot_embedding_row(values, row, labels=labels, name=table)
+        plt.close(fig)
+        display(fig)
+        similarity = cosine_similarity_matrix(values)[row]  # (n_rows,)
+        nearest = [int(i) for i in similarity.argsort(descending=True) if int(i) != row][:3]
+        shown = [labels[i] if labels is not None else i for i in nearest]
+        print(f"most similar to {labels[row] if labels is not None else row!r}: "
+              + ", ".join(f"{s!r} ({similarity[i]:.3f})" for s, i in zip(shown, nearest, strict=True)))
+        return similarity
+
+    if labels is None:
+        chooser = widgets.IntSlider(value=0, min=0, max=n_rows - 1, description="position")
+    else:
+        chooser = widgets.Dropdown(options=[(label, i) for i, label in enumerate(labels)], value=0, description="word")
+    return widgets.interactive(show, table=widgets.Dropdown(options=names, value=names[0], description="table"),
+                               row=chooser)
+
+
+# --- 04_attention (section 3.6.4 "Looking at the attention weights") ---
 
 
 def make_attention_explorer(
