@@ -212,7 +212,9 @@ def main() -> None:
     backward = best_times({v: s[1] for v, s in steps.items()}, args.repeats, args.clock)
     del steps
     memory = {}
-    if not args.no_memory:
+    if not args.no_memory and not Path("/proc/self/clear_refs").exists():
+        print("peak memory is measured on Linux only (/proc/self/clear_refs); skipped\n")
+    elif not args.no_memory:
         memory = {(v, m): peak_memory_mib(v, m, args) for v in args.variants for m in ("forward", "forward_backward")}
 
     print(f"batch {args.batch} x {args.tokens} tokens x {args.dim} dims, {args.heads} heads, causal, float32; "
