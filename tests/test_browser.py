@@ -39,7 +39,7 @@ SETUP_CELL = (ROOT / "tests" / "setup_cell.txt").read_text(encoding="utf-8")
 # Flags for Chromium on a machine with no display and no network but loopback (Playwright adds --headless).
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--disable-component-update", "--disable-sync", "--no-proxy-server",
 ]
 CHROMIUM_NAMES = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"]
 RUN_TIMEOUT_S = float(os.environ.get("BROWSER_RUN_TIMEOUT", "300"))  # Run All of one notebook
@@ -51,6 +51,9 @@ LAB_SETTINGS = {
         "fetchNews": "false", "checkForUpdates": False,
     },
 }
+
+# the server is on 127.0.0.1: never go through a proxy set in the environment
+LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +77,7 @@ class Lab:
         request = urllib.request.Request(
             f"{self.url}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with LOOPBACK.open(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
 
@@ -214,7 +217,10 @@ def stop(server: subprocess.Popen) -> None:
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+            if hasattr(os, "killpg"):
+                os.killpg(server.pid, signal.SIGKILL)  # its own session: the server and what it started
+            else:
+                server.kill()
             server.wait(timeout=10)
 
 
