@@ -417,6 +417,10 @@ def run_in_lab(page, lab: Lab, path: Path, explorer_timeout_s: float = EXPLORER_
         explorer.scroll_into_view_if_needed()
         before = explorer.evaluate(EXPLORER_VIEW)
         change = nudge(explorer)
+        run_button = explorer.locator("button.widget-button")  # interact_manual: its "Run Interact" button
+        if run_button.count():
+            run_button.first.click()
+            change += ", then its button"
         deadline = time.monotonic() + explorer_timeout_s
         while (after := explorer.evaluate(EXPLORER_VIEW)) == before and time.monotonic() < deadline:
             page.wait_for_timeout(200)
@@ -512,8 +516,8 @@ EXPLORERS_NOTEBOOK = [
     "def draw(kind='rising'):\n    fig, ax = plt.subplots(figsize=(3, 2))\n"
     "    ax.plot([0, 1], [0, 1] if kind == 'rising' else [1, 0])\n    plt.close(fig)\n    return fig\n\n\n"
     "_ = interact(draw, kind=['rising', 'falling'])",
-    # a text box
-    "interactive(lambda text='Hello': print(text.upper()), text='Hello')",
+    # a text box, with a button that runs the function (interact_manual)
+    "interactive(lambda text='Hello': print(text.upper()), {'manual': True}, text='Hello')",
     # a progress bar is a widget but not an explorer
     "from tqdm.auto import tqdm\n\nfor _ in tqdm(range(3)):\n    pass",
     # an error on purpose is allowed where the cell says so
@@ -526,8 +530,11 @@ def test_widget_explorers_respond(browser, lab, scratch):
     path = write_notebook(scratch / "explorers.ipynb", EXPLORERS_NOTEBOOK)
     result = check_notebook(browser, lab, path)
     assert result.problems == []
-    assert len(result.explorers) == 3, result.explorers
-    assert [line.split(":")[0] for line in result.explorers] == ["cell 2", "cell 3", "cell 4"]
+    assert result.explorers == [
+        "cell 2: slider 3 -> ArrowRight",
+        "cell 3: choice 'rising' -> 'falling'",
+        "cell 4: text 'Hello' -> 'Hello again', then its button",
+    ]
 
 
 def test_problems_are_found_and_reported_with_a_screenshot(browser, lab, scratch):
