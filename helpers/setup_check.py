@@ -26,6 +26,7 @@ MINIMUM_VERSIONS: dict[str, str] = {
     "pytest": "8.0",
     "nbval": "0.11",
     "hypothesis": "6.100",
+    "playwright": "1.50",
 }
 
 
