@@ -57,13 +57,18 @@ def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you
             raise TypeError(f"tokenizers[{name!r}]: {err}") from None
     names = list(tokenizers)
 
-    def show(text: str = text, tokenizer: str = names[0]) -> HTML:
+    def render(text: str, tokenizer: str) -> HTML:
         try:
             pieces, ids = token_pieces(tokenizers[tokenizer], text)
         except KeyError as err:  # SimpleTokenizerV1 meets a word outside its vocabulary
             return HTML(f"<pre>KeyError: {err}</pre>")
         spaced = isinstance(tokenizers[tokenizer], SimpleTokenizerV1)
         return tokens_html(pieces, ids, spaced=spaced, n_chars=len(text))
+
+    def show(text: str = text, tokenizer: str = names[0]) -> HTML:
+        html = render(text, tokenizer)
+        display(html)  # `interactive` does not display a returned value by itself
+        return html
 
     return widgets.interactive(
         show,
