@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CausalAttention", "KVCache", "MultiHeadAttention"]
+__all__ = ["CausalAttention", "KVCache", "MultiHeadAttention", "attention_weights", "causal_mask", "check_input"]
 
 
 def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:
@@ -30,6 +30,26 @@ def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:
 def causal_mask(context_length: int) -> torch.Tensor:
     """(context_length, context_length) bool mask, True above the diagonal: the future a query may not see."""
     return torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+
+
+def attention_weights(
+    module: CausalAttention | MultiHeadAttention, x: torch.Tensor, causal: bool = True
+) -> torch.Tensor:
+    """Each head's weights softmax(Q K^T / sqrt(head_dim)) as (batch, num_heads, num_tokens, num_tokens).
+
+    For looking inside: the weights before dropout, with the causal mask applied when `causal` is True.
+    A `CausalAttention` counts as one head.
+    """
+    check_input(x, module.d_in, module.context_length)
+    batch, num_tokens, _ = x.shape
+    num_heads = getattr(module, "num_heads", 1)
+    head_dim = module.d_out // num_heads
+    queries = module.W_query(x).view(batch, num_tokens, num_heads, head_dim).transpose(1, 2)
+    keys = module.W_key(x).view(batch, num_tokens, num_heads, head_dim).transpose(1, 2)
+    scores = queries @ keys.transpose(2, 3) / head_dim**0.5  # (batch, num_heads, num_tokens, num_tokens)
+    if causal:
+        scores = scores.masked_fill(module.mask[:num_tokens, :num_tokens], -torch.inf)
+    return torch.softmax(scores, dim=-1)
 
 
 class CausalAttention(nn.Module):
@@ -65,7 +85,8 @@ class MultiHeadAttention(nn.Module):
     """Multi-head causal self-attention: one projection split into `num_heads` heads (the book's section 3.6.2).
 
     The attention itself is `torch.nn.functional.scaled_dot_product_attention` (causal, dropout on the
-    attention weights only in training), which equals softmax(Q K^T / sqrt(head_dim)) V per head.
+    attention weights only in training), which equals softmax(Q K^T / sqrt(head_dim)) V per head. On a CPU
+    PyTorch's fused kernel has no dropout: in training with dropout > 0 it computes the weights explicitly.
     """
 
     def __init__(
@@ -86,7 +107,8 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs
         self.dropout = nn.Dropout(dropout)
-        # The book's mask, kept out of the state_dict; the causal attention below uses the same pattern.
+        # The book's mask, kept out of the state_dict: is_causal=True below applies the same pattern; code that
+        # needs it explicitly (queries offset from the keys, as with a KV cache) slices it.
         self.register_buffer("mask", causal_mask(context_length), persistent=False)
 
     def split_heads(self, t: torch.Tensor) -> torch.Tensor:
