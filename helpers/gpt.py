@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.attention import KVCache, MultiHeadAttention
+from helpers.attention import KVCache, MultiHeadAttention, cached_attention
 
 __all__ = [
     "CONFIG_KEYS",
@@ -138,7 +138,7 @@ class TransformerBlock(nn.Module):
         """(batch, num_tokens, emb_dim) -> same shape; with `kv_cache`, x holds only the tokens not yet cached."""
         shortcut = x
         x = self.norm1(x)
-        x = self.att(x) if kv_cache is None else self.att(x, kv_cache=kv_cache)
+        x = self.att(x) if kv_cache is None else cached_attention(self.att, x, kv_cache)
         x = self.drop_shortcut(x)
         x = x + shortcut
 

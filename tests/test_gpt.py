@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers.attention import KVCache, MultiHeadAttention
+from helpers.attention import KVCache, MultiHeadAttention, cached_attention
 from helpers.gpt import (
     GELU,
     GPT_CONFIG_124M,
@@ -243,7 +243,7 @@ def test_kv_cache_grows_and_refuses_more_than_context_length():
     with pytest.raises(ValueError, match=r"13 tokens \(with 12 cached\) exceed context_length=12"):
         model(torch.zeros(1, 1, dtype=torch.long), kv_caches)
     with pytest.raises(ValueError, match=r"holds 12 tokens; 1 more would exceed context_length=12"):
-        model.trf_blocks[0].att(torch.zeros(1, 1, 16), kv_cache=kv_caches[0])
+        cached_attention(model.trf_blocks[0].att, torch.zeros(1, 1, 16), kv_caches[0])
 
 
 def test_kv_cache_rejects_a_different_batch():
