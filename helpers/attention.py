@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CausalAttention", "KVCache", "MultiHeadAttention"]
+__all__ = [
+    "CausalAttention",
+    "KVCache",
+    "MultiHeadAttention",
+    "attention_weights",
+    "cached_attention",
+    "causal_mask",
+    "check_input",
+]
 
 
 def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:
@@ -30,6 +38,26 @@ def check_input(x: torch.Tensor, d_in: int, context_length: int) -> None:
 def causal_mask(context_length: int) -> torch.Tensor:
     """(context_length, context_length) bool mask, True above the diagonal: the future a query may not see."""
     return torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+
+
+def attention_weights(
+    module: CausalAttention | MultiHeadAttention, x: torch.Tensor, causal: bool = True
+) -> torch.Tensor:
+    """Each head's weights softmax(Q K^T / sqrt(head_dim)) as (batch, num_heads, num_tokens, num_tokens).
+
+    For looking inside: the weights before dropout, with the causal mask applied when `causal` is True.
+    A `CausalAttention` counts as one head.
+    """
+    check_input(x, module.d_in, module.context_length)
+    batch, num_tokens, _ = x.shape
+    num_heads = getattr(module, "num_heads", 1)
+    head_dim = module.d_out // num_heads
+    queries = module.W_query(x).view(batch, num_tokens, num_heads, head_dim).transpose(1, 2)
+    keys = module.W_key(x).view(batch, num_tokens, num_heads, head_dim).transpose(1, 2)
+    scores = queries @ keys.transpose(2, 3) / head_dim**0.5  # (batch, num_heads, num_tokens, num_tokens)
+    if causal:
+        scores = scores.masked_fill(module.mask[:num_tokens, :num_tokens], -torch.inf)
+    return torch.softmax(scores, dim=-1)
 
 
 class CausalAttention(nn.Module):
@@ -65,7 +93,8 @@ class MultiHeadAttention(nn.Module):
     """Multi-head causal self-attention: one projection split into `num_heads` heads (the book's section 3.6.2).
 
     The attention itself is `torch.nn.functional.scaled_dot_product_attention` (causal, dropout on the
-    attention weights only in training), which equals softmax(Q K^T / sqrt(head_dim)) V per head.
+    attention weights only in training), which equals softmax(Q K^T / sqrt(head_dim)) V per head. On a CPU
+    PyTorch's fused kernel has no dropout: in training with dropout > 0 it computes the weights explicitly.
     """
 
     def __init__(
@@ -86,7 +115,8 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs
         self.dropout = nn.Dropout(dropout)
-        # The book's mask, kept out of the state_dict; the causal attention below uses the same pattern.
+        # The book's mask, kept out of the state_dict: is_causal=True below applies the same pattern; code that
+        # needs it explicitly (queries offset from the keys, as with a KV cache) slices it.
         self.register_buffer("mask", causal_mask(context_length), persistent=False)
 
     def split_heads(self, t: torch.Tensor) -> torch.Tensor:
@@ -94,13 +124,8 @@ class MultiHeadAttention(nn.Module):
         batch, num_tokens, _ = t.shape
         return t.view(batch, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
-        """Context vectors (batch, num_tokens, d_out) for inputs x (batch, num_tokens, d_in).
-
-        With a `kv_cache` (generation, notebook 05), x holds only the tokens that follow the cached ones.
-        """
-        if kv_cache is not None:
-            return self.forward_cached(x, kv_cache)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Context vectors (batch, num_tokens, d_out) for inputs x (batch, num_tokens, d_in)."""
         check_input(x, self.d_in, self.context_length)
         batch, num_tokens, _ = x.shape
         queries = self.split_heads(self.W_query(x))  # (batch, num_heads, num_tokens, head_dim)
@@ -113,27 +138,8 @@ class MultiHeadAttention(nn.Module):
         context = context.transpose(1, 2).reshape(batch, num_tokens, self.d_out)  # heads side by side again
         return self.out_proj(context)
 
-    # --- KV cache for generation (notebooks/05_gpt_model.ipynb, section 9) ---
 
-    def forward_cached(self, x: torch.Tensor, kv_cache: KVCache) -> torch.Tensor:
-        """Context vectors (batch, num_tokens, d_out) for new tokens x, attending to the cached ones and themselves."""
-        check_input(x, self.d_in, self.context_length)
-        batch, num_tokens, _ = x.shape
-        start = kv_cache.num_tokens  # tokens seen before x
-        queries = self.split_heads(self.W_query(x))  # (batch, num_heads, num_tokens, head_dim)
-        keys, values = kv_cache.append(
-            self.split_heads(self.W_key(x)), self.split_heads(self.W_value(x)), max_tokens=self.context_length
-        )  # (batch, num_heads, start + num_tokens, head_dim)
-        # SDPA's is_causal aligns the mask top-left, right only when there is no cache (start == 0). One new
-        # token may see every key; several new tokens after cached ones need the explicit mask's rows.
-        causal = start == 0 and num_tokens > 1
-        attn_mask = None if causal or num_tokens == 1 else ~self.mask[start : start + num_tokens, : start + num_tokens]
-        context = F.scaled_dot_product_attention(
-            queries, keys, values, attn_mask=attn_mask, dropout_p=self.dropout.p if self.training else 0.0,
-            is_causal=causal,
-        )  # (batch, num_heads, num_tokens, head_dim)
-        context = context.transpose(1, 2).reshape(batch, num_tokens, self.d_out)
-        return self.out_proj(context)
+# --- KV cache for generation (notebooks/05_gpt_model.ipynb, section 4.9) ---
 
 
 class KVCache:
@@ -180,3 +186,28 @@ class KVCache:
         if old is not None:
             new[:, :, : self.num_tokens] = old[:, :, : self.num_tokens]
         return new
+
+
+def cached_attention(mha: MultiHeadAttention, x: torch.Tensor, kv_cache: KVCache) -> torch.Tensor:
+    """`mha`'s context vectors (batch, num_tokens, d_out) for new tokens x that follow the tokens in `kv_cache`.
+
+    The new tokens' keys and values are added to the cache; their queries attend to the cached keys and to
+    themselves, so the result equals the rows of `mha(all tokens)` that belong to the new tokens.
+    """
+    check_input(x, mha.d_in, mha.context_length)
+    batch, num_tokens, _ = x.shape
+    start = kv_cache.num_tokens  # tokens seen before x
+    queries = mha.split_heads(mha.W_query(x))  # (batch, num_heads, num_tokens, head_dim)
+    keys, values = kv_cache.append(
+        mha.split_heads(mha.W_key(x)), mha.split_heads(mha.W_value(x)), max_tokens=mha.context_length
+    )  # (batch, num_heads, start + num_tokens, head_dim)
+    # SDPA's is_causal aligns the mask top-left, right only when there is no cache (start == 0). One new token
+    # may see every key; several new tokens after cached ones need the rows of the causal mask at their positions.
+    causal = start == 0 and num_tokens > 1
+    attn_mask = None if causal or num_tokens == 1 else ~mha.mask[start : start + num_tokens, : start + num_tokens]
+    context = F.scaled_dot_product_attention(
+        queries, keys, values, attn_mask=attn_mask, dropout_p=mha.dropout.p if mha.training else 0.0,
+        is_causal=causal,
+    )  # (batch, num_heads, num_tokens, head_dim)
+    context = context.transpose(1, 2).reshape(batch, num_tokens, mha.d_out)
+    return mha.out_proj(context)

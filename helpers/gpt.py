@@ -2,19 +2,19 @@
 
 Built in notebooks/05_gpt_model.ipynb: `GPT_CONFIG_124M` in section 4.1 ("Coding an LLM architecture"),
 `LayerNorm` in 4.2, `GELU` and `FeedForward` in 4.3, `TransformerBlock` in 4.5, `GPTModel` in 4.6,
-`generate_text_simple` in 4.7, the conversion to and from Hugging Face GPT-2 in section 8 and `generate` with
-a KV cache in section 9 of the notebook (the sampling options are the book's chapter 5 `generate`).
+`parameter_groups` in 4.6, `generate_text_simple` in 4.7, and `generate` with a KV cache in the notebook's
+section 4.9 ("Faster generation with a KV cache"; its sampling options are the book's chapter 5 `generate`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from helpers.attention import KVCache, MultiHeadAttention
+from helpers.attention import KVCache, MultiHeadAttention, cached_attention
 
 __all__ = [
     "CONFIG_KEYS",
@@ -28,6 +28,7 @@ __all__ = [
     "check_config",
     "generate",
     "generate_text_simple",
+    "parameter_groups",
 ]
 
 GPT_CONFIG_124M = {
@@ -84,19 +85,19 @@ class LayerNorm(nn.Module):
         self.shift = nn.Parameter(torch.zeros(emb_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., emb_dim) -> (..., emb_dim), normalized over the last dimension."""
-        mean = x.mean(dim=-1, keepdim=True)
-        var = x.var(dim=-1, keepdim=True, unbiased=False)
-        norm_x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.scale * norm_x + self.shift
+        """(..., emb_dim) -> (..., emb_dim): scale * (x - mean) / sqrt(var + eps) + shift over the last dimension.
+
+        PyTorch's fused kernel computes exactly this formula (biased variance) in one pass.
+        """
+        return F.layer_norm(x, self.scale.shape, self.scale, self.shift, self.eps)
 
 
 class GELU(nn.Module):
     """The GELU activation in GPT-2's tanh approximation."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Elementwise 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
+        """Elementwise 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), computed by PyTorch's fused kernel."""
+        return F.gelu(x, approximate="tanh")
 
 
 class FeedForward(nn.Module):
@@ -137,7 +138,7 @@ class TransformerBlock(nn.Module):
         """(batch, num_tokens, emb_dim) -> same shape; with `kv_cache`, x holds only the tokens not yet cached."""
         shortcut = x
         x = self.norm1(x)
-        x = self.att(x) if kv_cache is None else self.att(x, kv_cache=kv_cache)
+        x = self.att(x) if kv_cache is None else cached_attention(self.att, x, kv_cache)
         x = self.drop_shortcut(x)
         x = x + shortcut
 
@@ -146,6 +147,16 @@ class TransformerBlock(nn.Module):
         x = self.ff(x)
         x = self.drop_shortcut(x)
         return x + shortcut
+
+
+def store_weight_transposed(linear: nn.Linear) -> None:
+    """Keep the (out, in) weight's values, shape and state-dict entry, but store it in memory as (in, out) rows.
+
+    That is how GPT-2's own Conv1D layers store it. Generating one token multiplies a single vector with each
+    weight; BLAS libraries (MKL on x86 CPUs) do that up to twice as fast reading the matrix as (in, out) rows
+    (benchmarks/bench_gpt.py). Products over many tokens (training, a prompt) give the same numbers either way.
+    """
+    linear.weight = nn.Parameter(linear.weight.detach().t().contiguous().t(), requires_grad=linear.weight.requires_grad)
 
 
 class GPTModel(nn.Module):
@@ -161,6 +172,9 @@ class GPTModel(nn.Module):
         self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg["n_layers"])])
         self.final_norm = LayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                store_weight_transposed(module)
 
     def new_kv_caches(self) -> list[KVCache]:
         """One empty `KVCache` per transformer block, to pass to `forward` during generation."""
@@ -210,6 +224,29 @@ class GPTModel(nn.Module):
         if low < 0 or high >= vocab_size:
             bad = low if low < 0 else high
             raise ValueError(f"token id {bad} is out of range: ids must be in [0, vocab_size={vocab_size})")
+
+
+def parameter_groups(model: GPTModel) -> dict[str, int]:
+    """The number of parameters of a `GPTModel` by where they live (works on the meta device too)."""
+    groups = {"token embedding": 0, "position embedding": 0, "attention": 0, "feed-forward": 0, "layer norms": 0,
+              "output head": 0}
+    for name, param in model.named_parameters():
+        if name.startswith("tok_emb."):
+            group = "token embedding"
+        elif name.startswith("pos_emb."):
+            group = "position embedding"
+        elif ".att." in name:
+            group = "attention"
+        elif ".ff." in name:
+            group = "feed-forward"
+        elif name.startswith("final_norm.") or ".norm1." in name or ".norm2." in name:
+            group = "layer norms"
+        elif name.startswith("out_head."):
+            group = "output head"
+        else:
+            raise ValueError(f"parameter {name!r} is not part of a GPTModel")
+        groups[group] += param.numel()
+    return groups
 
 
 def check_generation_args(

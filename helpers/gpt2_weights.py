@@ -1,7 +1,7 @@
 """Moving weights between our `GPTModel` and Hugging Face's GPT-2, and loading OpenAI's pretrained GPT-2.
 
-Built in notebooks/05_gpt_model.ipynb, section 8 ("Same architecture as GPT-2"). `transformers` is imported
-only inside the functions that need it, so `import helpers.gpt2_weights` stays fast.
+Built in notebooks/05_gpt_model.ipynb, section 4.8 ("The same architecture as OpenAI's GPT-2"). `transformers` is
+imported only inside the functions that need it, so `import helpers.gpt2_weights` stays fast.
 """
 
 from __future__ import annotations

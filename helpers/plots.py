@@ -5,15 +5,79 @@ Each section names the notebook that draws its figures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
+from IPython.display import HTML
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Patch, Rectangle
 
 from helpers.dataset import num_windows
 from helpers.embeddings import cosine_similarity_matrix, pca_2d
+
+# --- 01_text_and_tokens ---
+
+
+def plot_tokens_per_word(
+    n_merges: Sequence[int],
+    tokens_per_word: Sequence[float],
+    reference: float | None = None,
+    reference_label: str = "GPT-2",
+) -> Figure:
+    """Average tokens per word against the number of BPE merges learned, with an optional reference line."""
+    if len(n_merges) != len(tokens_per_word) or not n_merges:
+        raise ValueError(
+            f"n_merges and tokens_per_word must be non-empty and equally long, got {len(n_merges)} and "
+            f"{len(tokens_per_word)}"
+        )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(n_merges, tokens_per_word, marker=".", label="BPE trained here")
+    if reference is not None:
+        ax.axhline(reference, color="tab:red", linestyle="--", label=reference_label)
+    ax.set_xlabel("merges learned")
+    ax.set_ylabel("tokens per word (average)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# Light background colours for neighbouring tokens (a repeating cycle).
+TOKEN_COLOURS = ("#fde2a7", "#c9e7f8", "#d5f0c4", "#f7cfe0", "#e2d6f5", "#fbd3c0")
+_VISIBLE = str.maketrans({"\n": "↵", "\t": "→", "\r": "␍"})
+
+
+def tokens_html(pieces: Sequence[str], ids: Sequence[int], spaced: bool = False, n_chars: int | None = None) -> HTML:
+    """The text as coloured tokens with each id beneath (HTML; newlines shown as ↵, tabs as →).
+
+    `spaced` leaves a gap between tokens, for word tokenizers whose tokens do not carry their spaces;
+    `n_chars`, the length of the text, adds the characters per token to the summary line.
+    """
+    if len(pieces) != len(ids):
+        raise ValueError(f"pieces and ids must be equally long, got {len(pieces)} and {len(ids)}")
+    gap = "0.5em" if spaced else "0"
+    boxes = []
+    for i, (piece, idx) in enumerate(zip(pieces, ids, strict=True)):
+        colour = TOKEN_COLOURS[i % len(TOKEN_COLOURS)]
+        boxes.append(
+            f'<span style="display:inline-block;margin:0 {gap} 4px 0;text-align:center;vertical-align:top">'
+            f'<span style="background:{colour};white-space:pre;padding:1px 0">{html.escape(piece.translate(_VISIBLE))}'
+            f'</span><br><span style="font-size:70%;color:#555;padding:0 2px">{idx}</span></span>'
+        )
+    summary = f"{len(ids)} tokens"
+    if n_chars is not None and ids:
+        summary += f" for {n_chars} characters ({n_chars / len(ids):.2f} characters per token)"
+    return HTML(
+        f'<div style="font-family:monospace;line-height:1.3">{"".join(boxes)}</div>'
+        f'<div style="font-size:85%;color:#555">{summary}</div>'
+    )
+
 
 # --- 02_sliding_window ---
 
@@ -154,6 +218,115 @@ def plot_embedding_row(table: torch.Tensor, index: int, labels: Sequence[str] | 
     if labels is not None:
         right.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     right.set_title("cosine similarity to every row", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --- 04_attention (section 3.6.4 "Looking at the attention weights") ---
+
+
+def _attention_array(weights: torch.Tensor | np.ndarray, ndim: int, what: str) -> np.ndarray:
+    """Attention weights as a float numpy array of `ndim` dimensions, or a `ValueError` naming the shape."""
+    array = np.asarray(torch.as_tensor(weights).detach().cpu(), dtype=float)
+    if array.ndim != ndim or array.shape[-1] != array.shape[-2]:
+        raise ValueError(f"{what} must be {ndim}-d with two equal last dimensions, got shape {array.shape}")
+    return array
+
+
+def _draw_weights(ax: Axes, weights: np.ndarray, tokens: Sequence[str], title: str) -> AxesImage:
+    """One (queries x keys) heatmap on `ax`, values written in the cells when there are few of them."""
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=max(1.0, float(weights.max())))
+    n = len(tokens)
+    ax.set_xticks(range(n), tokens, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), tokens, fontsize=7)
+    ax.set_title(title, fontsize=8)
+    if n <= 8:
+        for i in range(n):
+            for j in range(n):
+                value = weights[i, j]
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5.5,
+                        color="black" if value > 0.6 else "white")
+    return image
+
+
+def plot_attention_heads(weights_by_label: Mapping[str, torch.Tensor], tokens: Sequence[str]) -> Figure:
+    """Heatmaps of attention weights: a row per label (e.g. no mask / causal), a column per head.
+
+    Each value of `weights_by_label` is (num_heads, num_tokens, num_tokens); rows are queries, columns keys.
+    """
+    if not weights_by_label:
+        raise ValueError("weights_by_label is empty: give at least one label -> (num_heads, n, n) weights")
+    arrays = {label: _attention_array(w, 3, f"weights[{label!r}]") for label, w in weights_by_label.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"all weights need the same shape, got {sorted(shapes)}")
+    num_heads, n, _ = shapes.pop()
+    if n != len(tokens):
+        raise ValueError(f"the weights cover {n} tokens but {len(tokens)} tokens were given")
+
+    rows = len(arrays)
+    fig, axes = plt.subplots(rows, num_heads, squeeze=False, figsize=(2.7 * num_heads + 0.8, 2.6 * rows),
+                             layout="constrained")
+    image = None
+    for r, (label, array) in enumerate(arrays.items()):
+        for h in range(num_heads):
+            image = _draw_weights(axes[r, h], array[h], tokens, f"{label}, head {h}")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+    fig.supxlabel("key (the word attended to)", fontsize=8)
+    fig.supylabel("query (the word being updated)", fontsize=8)
+    return fig
+
+
+def plot_query_attention(weights: torch.Tensor, tokens: Sequence[str], query: int, title: str = "") -> Figure:
+    """One head's (num_tokens, num_tokens) weights with the query's row framed, and that row as bars."""
+    array = _attention_array(weights, 2, "weights")
+    n = array.shape[0]
+    if n != len(tokens):
+        raise ValueError(f"the weights cover {n} tokens but {len(tokens)} tokens were given")
+    if not 0 <= query < n:
+        raise IndexError(f"query={query} is out of range for {n} tokens (0 to {n - 1})")
+
+    fig, (heat, bars) = plt.subplots(1, 2, figsize=(7, 3.2), width_ratios=[1, 1.2], layout="constrained")
+    _draw_weights(heat, array, tokens, title or "attention weights")
+    heat.add_patch(Rectangle((-0.5, query - 0.5), n, 1, fill=False, edgecolor="red", linewidth=2))  # the query row
+    bars.bar(range(n), array[query], color="tab:blue")
+    bars.set_xticks(range(n), tokens, rotation=60, ha="right", fontsize=7)
+    bars.set_ylim(0, max(1.0, float(array[query].max()) * 1.1))
+    bars.set_ylabel("weight", fontsize=8)
+    bars.set_title(f"how much {tokens[query]!r} attends to each word (row sum {array[query].sum():.2f})", fontsize=8)
+    return fig
+
+
+# --- 05_gpt_model ---
+
+
+def plot_gelu_relu(x_min: float = -3.0, x_max: float = 3.0) -> Figure:
+    """GELU (tanh approximation) and ReLU side by side, as in the book's figure 4.8."""
+    from helpers.gpt import GELU
+
+    x = torch.linspace(x_min, x_max, 100)
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+    for ax, (label, y) in zip(axes, [("GELU", GELU()(x)), ("ReLU", torch.relu(x))], strict=True):
+        ax.plot(x.numpy(), y.numpy())
+        ax.set_title(f"{label} activation function", fontsize=9)
+        ax.set_xlabel("x")
+        ax.set_ylabel(f"{label}(x)")
+        ax.grid(True)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_magnitudes(gradients: dict[str, Sequence[float]]) -> Figure:
+    """Mean absolute weight gradient per layer (log scale), one line per network."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, values in gradients.items():
+        ax.plot(range(len(values)), list(values), marker="o", label=label)
+    ax.set_yscale("log")
+    ax.set_xticks(range(max(len(v) for v in gradients.values())))
+    ax.set_xlabel("layer (0 = next to the input)")
+    ax.set_ylabel("mean |gradient| of the weights")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -15,6 +15,7 @@ __all__ = ["MINIMUM_VERSIONS", "check_requirements"]
 MINIMUM_VERSIONS: dict[str, str] = {
     "torch": "2.4",
     "tiktoken": "0.7",
+    "regex": "2022.1.18",
     "numpy": "1.26",
     "matplotlib": "3.8",
     "ipywidgets": "8.1",
@@ -25,6 +26,7 @@ MINIMUM_VERSIONS: dict[str, str] = {
     "pytest": "8.0",
     "nbval": "0.11",
     "hypothesis": "6.100",
+    "playwright": "1.50",
 }
 
 

@@ -6,18 +6,76 @@ object, whose `.result` holds what the wrapped function returned (so tests can d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import tiktoken
 import torch
-from IPython.display import display
+import torch.nn.functional as F
+from IPython.display import HTML, display
 
+from helpers.attention import CausalAttention, MultiHeadAttention, attention_weights
 from helpers.dataset import create_dataloader_v1, encode_text
 from helpers.embeddings import cosine_similarity_matrix
-from helpers.plots import plot_embedding_row, plot_sliding_windows
-from helpers.tokenizers import gpt2_encoding
+from helpers.plots import plot_embedding_row, plot_query_attention, plot_sliding_windows, tokens_html
+from helpers.tokenizers import BPETokenizer, SimpleTokenizerV1, gpt2_encoding
+
+# --- 01_text_and_tokens ---
+
+
+def token_pieces(tokenizer: Any, text: str) -> tuple[list[str], list[int]]:
+    """The token strings and ids of `text` for a simple (word) tokenizer, a `BPETokenizer` or a tiktoken encoding.
+
+    Special tokens are allowed. A BPE token that is only part of a UTF-8 character shows its bytes (`\\xf0`).
+    """
+    if isinstance(tokenizer, SimpleTokenizerV1):
+        words = tokenizer.tokenize(text)
+        return words, tokenizer.encode(text)
+    if isinstance(tokenizer, BPETokenizer):
+        ids = tokenizer.encode(text, allowed_special="all")
+        return [tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids], ids
+    if isinstance(tokenizer, tiktoken.Encoding):
+        ids = tokenizer.encode(text, allowed_special="all")
+        pieces = [tokenizer.decode_single_token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids]
+        return pieces, ids
+    raise TypeError(
+        "tokenizer must be a SimpleTokenizerV1/V2, a BPETokenizer or a tiktoken Encoding, "
+        f"got {type(tokenizer).__name__}"
+    )
+
+
+def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you like tea?") -> widgets.interactive:
+    """Type text, pick a tokenizer, and see the text coloured by token with the ids beneath."""
+    if not tokenizers:
+        raise ValueError("tokenizers must name at least one tokenizer, e.g. {'GPT-2': gpt2_encoding()}")
+    for name, tokenizer in tokenizers.items():
+        try:
+            token_pieces(tokenizer, "")  # a wrong type fails now rather than inside the widget
+        except TypeError as err:
+            raise TypeError(f"tokenizers[{name!r}]: {err}") from None
+    names = list(tokenizers)
+
+    def render(text: str, tokenizer: str) -> HTML:
+        try:
+            pieces, ids = token_pieces(tokenizers[tokenizer], text)
+        except KeyError as err:  # SimpleTokenizerV1 meets a word outside its vocabulary
+            return HTML(f"<pre>KeyError: {err}</pre>")
+        spaced = isinstance(tokenizers[tokenizer], SimpleTokenizerV1)
+        return tokens_html(pieces, ids, spaced=spaced, n_chars=len(text))
+
+    def show(text: str = text, tokenizer: str = names[0]) -> HTML:
+        html = render(text, tokenizer)
+        display(html)  # `interactive` does not display a returned value by itself
+        return html
+
+    return widgets.interactive(
+        show,
+        text=widgets.Textarea(value=text, description="text", layout=widgets.Layout(width="95%")),
+        tokenizer=widgets.Dropdown(options=names, value=names[0], description="tokenizer"),
+    )
+
 
 # --- 02_sliding_window ---
 
@@ -82,3 +140,50 @@ def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | 
         chooser = widgets.Dropdown(options=[(label, i) for i, label in enumerate(labels)], value=0, description="word")
     return widgets.interactive(show, table=widgets.Dropdown(options=names, value=names[0], description="table"),
                                row=chooser)
+
+
+# --- 04_attention (section 3.6.4 "Looking at the attention weights") ---
+
+
+def make_attention_explorer(
+    module: MultiHeadAttention | CausalAttention,
+    x: torch.Tensor,
+    tokens: Sequence[str],
+    dropout_rate: float = 0.5,
+    seed: int = 123,
+) -> widgets.interactive:
+    """Pick a head, a query word, the causal mask and dropout; see that head's weights for the first input row.
+
+    `x` is (1, num_tokens, d_in) with one word per token; the widget's `result` is the query's row of weights.
+    Dropout (rate `dropout_rate`, seeded with `seed`) zeroes weights and scales the rest by 1 / (1 - rate),
+    as `nn.Dropout` does in training.
+    """
+    if x.dim() != 3 or x.shape[0] != 1 or x.shape[1] != len(tokens):
+        raise ValueError(
+            f"expected x of shape (1, {len(tokens)}, d_in) for {len(tokens)} tokens, got shape {tuple(x.shape)}"
+        )
+    if not 0.0 <= dropout_rate < 1.0:
+        raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
+    with torch.no_grad():
+        weights = {causal: attention_weights(module, x, causal=causal)[0] for causal in (True, False)}
+    num_heads = weights[True].shape[0]
+
+    def show(head: int, query: int, causal: bool, dropout: bool) -> torch.Tensor:
+        head_weights = weights[causal][head]  # (num_tokens, num_tokens)
+        if dropout:
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                head_weights = F.dropout(head_weights, dropout_rate, training=True)
+        title = f"head {head}, {'causal mask' if causal else 'no mask'}, {'dropout' if dropout else 'no dropout'}"
+        fig = plot_query_attention(head_weights, tokens, query, title)
+        plt.close(fig)  # shown once, below, not again by the inline backend
+        display(fig)
+        return head_weights[query]
+
+    return widgets.interactive(
+        show,
+        head=widgets.Dropdown(options=[(f"head {h}", h) for h in range(num_heads)], value=0, description="head"),
+        query=widgets.Dropdown(options=[(t, i) for i, t in enumerate(tokens)], value=0, description="query word"),
+        causal=widgets.Checkbox(value=True, description="causal mask"),
+        dropout=widgets.Checkbox(value=False, description=f"dropout {dropout_rate:g}"),
+    )

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers.attention import CausalAttention, MultiHeadAttention
+from helpers.attention import CausalAttention, MultiHeadAttention, attention_weights
 
 # "Your journey starts with one step", one 3-d embedding per word (the book's section 3.3.1)
 INPUTS = torch.tensor(
@@ -26,6 +26,17 @@ BOOK_CAUSAL = torch.tensor(
 )
 BOOK_MHA = torch.tensor(
     [[0.3190, 0.4858], [0.2943, 0.3897], [0.2856, 0.3593], [0.2693, 0.3873], [0.2639, 0.3928], [0.2575, 0.4028]]
+)
+# The book's attention weights of SelfAttention_v2 (seed 789), section 3.5.1: before and after the causal mask
+BOOK_WEIGHTS = torch.tensor(
+    [[0.1921, 0.1646, 0.1652, 0.1550, 0.1721, 0.1510], [0.2041, 0.1659, 0.1662, 0.1496, 0.1665, 0.1477],
+     [0.2036, 0.1659, 0.1662, 0.1498, 0.1664, 0.1480], [0.1869, 0.1667, 0.1668, 0.1571, 0.1661, 0.1564],
+     [0.1830, 0.1669, 0.1670, 0.1588, 0.1658, 0.1585], [0.1935, 0.1663, 0.1666, 0.1542, 0.1666, 0.1529]]
+)
+BOOK_CAUSAL_WEIGHTS = torch.tensor(
+    [[1.0000, 0.0000, 0.0000, 0.0000, 0.0000, 0.0000], [0.5517, 0.4483, 0.0000, 0.0000, 0.0000, 0.0000],
+     [0.3800, 0.3097, 0.3103, 0.0000, 0.0000, 0.0000], [0.2758, 0.2460, 0.2462, 0.2319, 0.0000, 0.0000],
+     [0.2175, 0.1983, 0.1984, 0.1888, 0.1971, 0.0000], [0.1935, 0.1663, 0.1666, 0.1542, 0.1666, 0.1529]]
 )
 
 
@@ -84,6 +95,14 @@ def test_gpt2_small_sized_attention_has_the_books_parameter_count():
     mha = MultiHeadAttention(768, 768, context_length=1024, dropout=0.0, num_heads=12)
     assert sum(p.numel() for p in mha.parameters()) == 2_360_064  # the book's exercise 3.3
     assert mha.head_dim == 64
+
+
+def test_attention_weights_reproduce_the_book():
+    torch.manual_seed(789)  # the same three nn.Linear layers, created in the same order, as SelfAttention_v2
+    ca = CausalAttention(3, 2, context_length=6, dropout=0.0)
+    x = INPUTS.unsqueeze(0)
+    torch.testing.assert_close(attention_weights(ca, x, causal=False)[0, 0], BOOK_WEIGHTS, atol=5e-5, rtol=0)
+    torch.testing.assert_close(attention_weights(ca, x)[0, 0], BOOK_CAUSAL_WEIGHTS, atol=5e-5, rtol=0)
 
 
 # --- structure the later chapters rely on ---
@@ -170,6 +189,30 @@ def test_outputs_do_not_depend_on_future_tokens(make):
     assert not torch.allclose(module(x)[:, 5:], module(changed)[:, 5:])
 
 
+def test_attention_weights_give_the_forward_pass():
+    torch.manual_seed(2)
+    mha = MultiHeadAttention(5, 6, 8, dropout=0.0, num_heads=3, qkv_bias=True)
+    x = torch.randn(2, 7, 5)
+    weights = attention_weights(mha, x)  # (2, 3, 7, 7)
+    assert weights.shape == (2, 3, 7, 7)
+    values = mha.W_value(x).view(2, 7, 3, 2).transpose(1, 2)  # (2, 3, 7, 2)
+    merged = (weights @ values).transpose(1, 2).reshape(2, 7, 6)
+    torch.testing.assert_close(mha.out_proj(merged), mha(x), atol=1e-5, rtol=1e-5)
+    ca = CausalAttention(5, 4, 8, dropout=0.0)
+    torch.testing.assert_close(attention_weights(ca, x)[:, 0] @ ca.W_value(x), ca(x), atol=1e-5, rtol=1e-5)
+
+
+def test_attention_weights_rows_are_distributions_masked_only_when_causal():
+    torch.manual_seed(4)
+    mha = MultiHeadAttention(3, 4, 6, dropout=0.0, num_heads=2)
+    x = torch.randn(1, 6, 3)
+    future = torch.ones(6, 6).triu(1).bool()
+    for causal in (True, False):
+        weights = attention_weights(mha, x, causal=causal)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(1, 2, 6))
+        assert bool((weights[..., future] == 0).all()) is causal
+
+
 # --- dropout only in training ---
 
 
@@ -225,6 +268,14 @@ def test_wrong_input_shape_names_the_expected_shape(make, shape):
 def test_sequence_longer_than_context_length(make):
     with pytest.raises(ValueError, match=r"7 tokens but context_length=6"):
         make()(torch.zeros(1, 7, 3))
+
+
+@pytest.mark.parametrize("make", MODULES)
+def test_attention_weights_check_the_input_too(make):
+    with pytest.raises(ValueError, match=r"d_in=3\), got shape \(6, 3\)"):
+        attention_weights(make(), torch.zeros(6, 3))
+    with pytest.raises(ValueError, match=r"7 tokens but context_length=6"):
+        attention_weights(make(), torch.zeros(1, 7, 3))
 
 
 def re_shape(shape: tuple[int, ...]) -> str:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers.attention import KVCache, MultiHeadAttention
+from helpers.attention import KVCache, MultiHeadAttention, cached_attention
 from helpers.gpt import (
     GELU,
     GPT_CONFIG_124M,
@@ -22,6 +22,7 @@ from helpers.gpt import (
     check_config,
     generate,
     generate_text_simple,
+    parameter_groups,
 )
 
 # A GPT small enough for fast tests; the properties below do not depend on the size.
@@ -105,14 +106,16 @@ def test_feed_forward_and_attention_parameter_counts_are_the_books():
 
 @settings(max_examples=20, deadline=None)
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), seed=st.integers(0, 2**16))
-def test_layer_norm_equals_torch_layer_norm(shape, seed):
+def test_layer_norm_equals_the_books_formula(shape, seed):
     torch.manual_seed(seed)
     x = torch.randn(*shape) * 3 + 1
     ln = LayerNorm(shape[-1])
     with torch.no_grad():
         ln.scale.normal_()
         ln.shift.normal_()
-    expected = F.layer_norm(x, (shape[-1],), ln.scale, ln.shift, eps=1e-5)
+    mean = x.mean(dim=-1, keepdim=True)
+    var = x.var(dim=-1, keepdim=True, unbiased=False)
+    expected = ln.scale * (x - mean) / torch.sqrt(var + 1e-5) + ln.shift
     torch.testing.assert_close(ln(x), expected, atol=1e-5, rtol=1e-5)
 
 
@@ -127,7 +130,8 @@ def test_layer_norm_gives_zero_mean_unit_biased_variance():
 
 def test_gelu_is_the_tanh_approximation():
     x = torch.linspace(-6, 6, 1001)
-    torch.testing.assert_close(GELU()(x), F.gelu(x, approximate="tanh"), atol=1e-6, rtol=1e-6)
+    expected = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    torch.testing.assert_close(GELU()(x), expected, atol=1e-6, rtol=1e-6)
     assert not torch.allclose(GELU()(x), F.gelu(x), atol=1e-5, rtol=0)  # not the exact erf GELU
 
 
@@ -159,6 +163,32 @@ def test_gpt_model_names_and_parameter_order():
     assert names[-3:] == ["final_norm.scale", "final_norm.shift", "out_head.weight"]
     assert model.out_head.bias is None
     assert model.cfg == TINY and model.cfg is not TINY
+
+
+def test_linear_weights_keep_their_shapes_but_are_stored_transposed():
+    model = GPTModel(TINY)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 1 + TINY["n_layers"] * 6
+    for linear in linears:
+        out_features, in_features = linear.weight.shape
+        assert (out_features, in_features) == (linear.out_features, linear.in_features)
+        assert linear.weight.stride() == (1, out_features)  # (in, out) rows in memory, as GPT-2's Conv1D
+    logits = model(torch.randint(0, 97, (2, 5)))
+    logits.sum().backward()
+    assert model.out_head.weight.grad.shape == model.out_head.weight.shape
+
+
+def test_state_dict_round_trips_through_torch_save_and_safetensors(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_model(seed=12)
+    idx = torch.randint(0, 97, (1, 6))
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, tmp_path / "model.safetensors")
+    for state_dict in (torch.load(tmp_path / "model.pt", weights_only=True), load_file(tmp_path / "model.safetensors")):
+        other = tiny_model(seed=13)
+        other.load_state_dict(state_dict)
+        assert torch.equal(other(idx), model(idx))
 
 
 @pytest.mark.parametrize("train", [False, True])
@@ -213,7 +243,7 @@ def test_kv_cache_grows_and_refuses_more_than_context_length():
     with pytest.raises(ValueError, match=r"13 tokens \(with 12 cached\) exceed context_length=12"):
         model(torch.zeros(1, 1, dtype=torch.long), kv_caches)
     with pytest.raises(ValueError, match=r"holds 12 tokens; 1 more would exceed context_length=12"):
-        model.trf_blocks[0].att(torch.zeros(1, 1, 16), kv_cache=kv_caches[0])
+        cached_attention(model.trf_blocks[0].att, torch.zeros(1, 1, 16), kv_caches[0])
 
 
 def test_kv_cache_rejects_a_different_batch():
@@ -426,3 +456,61 @@ def test_bad_context_size(context_size):
 def test_bad_sampling_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate(tiny_model(), torch.zeros(1, 2, dtype=torch.long), 3, 12, **kwargs)
+
+
+# --- parameter counts ---
+
+
+def test_parameter_groups_add_up_and_follow_the_architecture():
+    model = GPTModel(TINY)
+    groups = parameter_groups(model)
+    assert sum(groups.values()) == sum(p.numel() for p in model.parameters())
+    d, v, n = TINY["emb_dim"], TINY["vocab_size"], TINY["n_layers"]
+    assert groups == {
+        "token embedding": v * d,
+        "position embedding": TINY["context_length"] * d,
+        "attention": n * (3 * d * d + d * d + d),
+        "feed-forward": n * (d * 4 * d + 4 * d + 4 * d * d + d),
+        "layer norms": (2 * n + 1) * 2 * d,
+        "output head": v * d,
+    }
+
+
+def test_parameter_groups_on_the_meta_device():
+    with torch.device("meta"):
+        model = GPTModel({**GPT_CONFIG_124M, "emb_dim": 1600, "n_layers": 48, "n_heads": 25})
+    assert sum(parameter_groups(model).values()) == 1_637_792_000  # GPT-2 XL without weight tying
+
+
+# --- figures ---
+
+
+def test_gelu_relu_figure_plots_both_functions():
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plot_gelu_relu
+
+    fig = plot_gelu_relu(-2.0, 2.0)
+    try:
+        gelu_line, relu_line = (ax.lines[0] for ax in fig.axes)
+        x = torch.tensor(gelu_line.get_xdata(), dtype=torch.float32)
+        torch.testing.assert_close(torch.tensor(gelu_line.get_ydata()), GELU()(x))
+        torch.testing.assert_close(torch.tensor(relu_line.get_ydata()), torch.relu(x))
+        assert (x.min().item(), x.max().item()) == (-2.0, 2.0)
+    finally:
+        plt.close(fig)
+
+
+def test_gradient_figure_has_one_line_per_network():
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plot_gradient_magnitudes
+
+    fig = plot_gradient_magnitudes({"a": [1e-4, 1e-3, 1e-2], "b": [0.2, 0.3, 1.3]})
+    try:
+        (ax,) = fig.axes
+        assert [line.get_label() for line in ax.lines] == ["a", "b"]
+        assert list(ax.lines[1].get_ydata()) == [0.2, 0.3, 1.3]
+        assert ax.get_yscale() == "log"
+    finally:
+        plt.close(fig)
