@@ -77,7 +77,11 @@ def bench(name: str, cfg: dict, batch: int, steps: int, repeats: int, matmul: fl
         step(model, opt, x, y)
     for _ in range(repeats):
         for key, (model, opt, step) in runs.items():
-            best[key] = min(best[key], _timed(lambda: [step(model, opt, x, y) for _ in range(steps)]) / steps)
+            def run(model=model, opt=opt, step=step) -> None:
+                for _ in range(steps):
+                    step(model, opt, x, y)
+
+            best[key] = min(best[key], _timed(run) / steps)
     tokens = batch * cfg["context_length"]
     lookup = cfg["vocab_size"] * cfg["emb_dim"] + cfg["context_length"] * cfg["emb_dim"]
     matmul_params = sum(p.numel() for p in ours.parameters()) - lookup

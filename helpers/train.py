@@ -226,7 +226,9 @@ def train_model(
 
     main = _is_main_process()
     world = dist.get_world_size() if dist.is_initialized() else 1
-    total_steps = num_epochs * len(train_loader) if max_steps is None else min(max_steps, num_epochs * len(train_loader))
+    total_steps = num_epochs * len(train_loader)
+    if max_steps is not None:
+        total_steps = min(max_steps, total_steps)
     history = TrainingHistory()
     tokens_seen, step = 0, 0
     bar = tqdm(total=total_steps, desc="training", unit="step", disable=not (progress and main))
@@ -433,7 +435,8 @@ def main(argv: list[str] | None = None) -> TrainingHistory:
         torch.manual_seed(args.seed)
         model = GPTModel(config).to(device)
         if distributed:
-            model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+            device_ids = [local_rank] if device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         start = time.perf_counter()
         history = train_model(model, train_loader, val_loader, optimizer, device, args.epochs, args.eval_freq,
