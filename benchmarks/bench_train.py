@@ -1,4 +1,4 @@
-"""Training throughput: our GPTModel vs Hugging Face's GPT2LMHeadModel, same config, batch and optimizer.
+"""Training throughput: our GPTModel vs Hugging Face's GPT2LMHeadModel, same weights, batch and optimizer.
 
     python benchmarks/bench_train.py                 # tiny and 124M configs, context 256, 2 threads
     python benchmarks/bench_train.py --quick         # tiny config only
@@ -17,19 +17,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from helpers.gpt import GPT_CONFIG_124M, GPTModel
+from helpers.gpt2_weights import hf_from_gpt
 from helpers.train import TINY_CONFIG
-
-
-def hf_model(cfg: dict) -> GPT2LMHeadModel:
-    config = GPT2Config(
-        vocab_size=cfg["vocab_size"], n_positions=cfg["context_length"], n_embd=cfg["emb_dim"],
-        n_layer=cfg["n_layers"], n_head=cfg["n_heads"], resid_pdrop=cfg["drop_rate"],
-        embd_pdrop=cfg["drop_rate"], attn_pdrop=cfg["drop_rate"], tie_word_embeddings=False,
-    )
-    return GPT2LMHeadModel(config)
 
 
 def step_ours(model, optimizer, x, y):
@@ -62,8 +53,7 @@ def _timed(fn) -> float:
 def bench(name: str, cfg: dict, batch: int, steps: int, repeats: int, matmul: float) -> None:
     torch.manual_seed(123)
     ours = GPTModel(cfg)
-    torch.manual_seed(123)
-    theirs = hf_model(cfg)
+    theirs = hf_from_gpt(ours)  # the same weights, converted (untied output head, as in ours)
     x = torch.randint(0, cfg["vocab_size"], (batch, cfg["context_length"]))
     y = torch.randint(0, cfg["vocab_size"], (batch, cfg["context_length"]))
     runs = {
