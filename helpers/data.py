@@ -5,28 +5,38 @@ Built in notebooks/00_setup_check.ipynb ("Data files"); every later notebook loa
 A file is looked up in the cache folder first (see `data_dir`). When it is missing, or its content does
 not match the known sha256, it is downloaded from its public URL into a temporary file beside the
 target, verified, and only then renamed into place, so an interrupted or corrupt download never leaves
-a bad file behind.
+a bad file behind (nor a folder the failed attempt created). `ensure_data` fetches every file and, when
+some cannot be had, raises one error that lists each of them with its URL and place.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
+import socket
+import ssl
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = [
     "DATA_FILES",
+    "CorruptDataFileError",
     "DataFile",
     "DataDownloadError",
+    "DataFileError",
     "DataFolderError",
     "DataIntegrityError",
+    "MissingDataError",
     "UnknownDataFileError",
     "data_dir",
+    "ensure_data",
     "fetch",
     "load_text",
     "sha256_of",
@@ -72,16 +82,57 @@ class UnknownDataFileError(KeyError):
         return str(self.args[0])
 
 
-class DataDownloadError(ConnectionError):
+class DataFileError(Exception):
+    """One data file could not be had. `name`, `url` and `target` say which file, from where and to where;
+    `cause` is the plain reason, `original` the low-level exception behind it (if any)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        target: Path | None = None,
+        cause: str | None = None,
+        original: BaseException | None = None,
+        offline: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.name, self.url, self.target = name, url, target
+        self.cause = cause or message
+        self.original = original
+        self.offline = offline  # True when the host could not be reached at all
+
+
+class DataDownloadError(DataFileError, ConnectionError):
     """The file is not cached and could not be downloaded (offline, refused, cut short)."""
 
 
-class DataIntegrityError(ValueError):
+class DataIntegrityError(DataFileError, ValueError):
     """The downloaded bytes do not hash to the known sha256."""
 
 
-class DataFolderError(PermissionError):
+class CorruptDataFileError(DataIntegrityError):
+    """The cached file does not hash to the known sha256, and no good copy could be downloaded to replace it."""
+
+
+class DataFolderError(DataFileError, PermissionError):
     """The cache folder cannot be created or written."""
+
+
+class MissingDataError(FileNotFoundError):
+    """Some data files are missing and could not be fetched; `errors` holds one `DataFileError` per file."""
+
+    def __init__(self, message: str, errors: list[DataFileError]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+    def __str__(self) -> str:  # FileNotFoundError would prefix "[Errno ...]" when given more arguments
+        return str(self.args[0])
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for this error: its message, without the frames (they add nothing)."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 def data_dir() -> Path:
@@ -129,6 +180,13 @@ def _spec(name: str) -> DataFile:
     return DATA_FILES[name]
 
 
+def _by_hand(name: str, url: str, target: Path) -> str:
+    return (
+        f"To install it by hand, download {url} and save it as {target} "
+        f"(or point ${ENV_VAR} at a folder that holds {name})."
+    )
+
+
 def fetch(name: str, *, folder: str | os.PathLike | None = None, url: str | None = None, timeout: float = 30.0) -> Path:
     """Return the verified local path of data file `name`, downloading it once if needed.
 
@@ -139,57 +197,191 @@ def fetch(name: str, *, folder: str | os.PathLike | None = None, url: str | None
     target = root / name
     if _is_verified(target, spec.sha256):
         return target
-    stale = target.is_file()
     source = url or spec.url
-    _download(source, target, spec.sha256, name=name, timeout=timeout, stale=stale)
+    if not target.is_file():
+        _download(source, target, spec.sha256, name=name, timeout=timeout)
+        return target
+    # a cached file that fails its check: a fresh download replaces it; if that fails, the corrupt file is the news
+    actual = sha256_of(target)
+    try:
+        _download(source, target, spec.sha256, name=name, timeout=timeout)
+    except DataFileError as err:
+        cause = (f"the cached file is corrupt (sha256 {actual[:12]}…, expected {spec.sha256[:12]}…): delete it; "
+                 f"a fresh download failed too: {err.cause}")
+        raise CorruptDataFileError(
+            f"the cached data file {target} is corrupt: its sha256 is {actual}, expected {spec.sha256} (an "
+            f"interrupted copy, or another version). Delete it and run this again with a network connection, or "
+            f"replace it with a good copy downloaded from {source}. A fresh download failed too: {err.cause}.",
+            name=name, url=source, target=target, cause=cause, original=err, offline=err.offline,
+        ) from None
     return target
 
 
-def _download(url: str, target: Path, expected_sha256: str, *, name: str, timeout: float, stale: bool) -> None:
-    by_hand = (
-        f"To install it by hand, download {url} and save it as {target} "
-        f"(or point ${ENV_VAR} at a folder that holds {name})."
-    )
-    if stale:
-        by_hand = f"The cached {target} does not match its sha256 {expected_sha256}. " + by_hand
+def _download(url: str, target: Path, expected_sha256: str, *, name: str, timeout: float) -> None:
+    """Download `url` into `target` through a temporary file; on failure, remove what this attempt created."""
+    details = {"name": name, "url": url, "target": target}
+    by_hand = _by_hand(name, url, target)
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]  # deepest first
+    done = False
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    except OSError as err:
-        raise DataFolderError(
-            f"cannot write data file {name!r} into {target.parent}: {err.strerror or err}. "
-            f"Set ${ENV_VAR} to a writable folder, or make this one writable."
-        ) from err
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        received = 0
         try:
-            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-                expected_len = response.headers.get("Content-Length")
-                for chunk in iter(lambda: response.read(1 << 16), b""):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-            if expected_len is not None and received != int(expected_len):
-                raise DataDownloadError(
-                    f"download of {name!r} from {url} was cut short: got {received} of {expected_len} bytes. "
-                    + by_hand
-                )
-        except DataDownloadError:
-            raise
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
-            reason = getattr(err, "reason", None) or err
-            raise DataDownloadError(f"could not download data file {name!r} from {url}: {reason}. " + by_hand) from err
-        actual = digest.hexdigest()
-        if actual != expected_sha256:
-            raise DataIntegrityError(
-                f"downloaded {name!r} from {url} but its sha256 is {actual}, expected {expected_sha256}; "
-                "the file was discarded. The server may be serving a different version. " + by_hand
-            )
-        os.replace(tmp, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        except OSError as err:
+            cause = f"cannot write into {target.parent} ({err.strerror or err})"
+            raise DataFolderError(
+                f"cannot write data file {name!r} into {target.parent}: {err.strerror or err}. "
+                f"Set ${ENV_VAR} to a writable folder, or make this one writable.",
+                cause=cause, original=err, **details,
+            ) from None
+        tmp = Path(tmp_name)
+        try:
+            _receive(url, handle, expected_sha256, timeout=timeout, by_hand=by_hand, details=details)
+            os.replace(tmp, target)
+            done = True
+        finally:
+            tmp.unlink(missing_ok=True)
     finally:
-        tmp.unlink(missing_ok=True)
+        if not done:
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (another file landed there), or never created
+                    pass
+
+
+def _open(url: str, timeout: float) -> http.client.HTTPResponse:
+    """Open `url` with the proxy settings of the environment as they are now (`_plain_cause` reads the same)."""
+    return urllib.request.build_opener().open(url, timeout=timeout)
+
+
+def _receive(url: str, handle: int, expected_sha256: str, *, timeout: float, by_hand: str, details: dict) -> None:
+    """Stream `url` into the open file `handle`, checking its length and sha256."""
+    name = details["name"]
+    digest = hashlib.sha256()
+    received = 0
+    failure = None
+    try:
+        with os.fdopen(handle, "wb") as out, _open(url, timeout) as response:
+            expected_len = response.headers.get("Content-Length")
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        failure = err
+    if failure is not None:  # raised outside the except clause: the chain of library frames adds nothing
+        cause, offline = _plain_cause(failure, url, timeout)
+        raise DataDownloadError(
+            f"{cause}: could not download data file {name!r} from {url}. {by_hand}",
+            cause=cause, original=failure, offline=offline, **details,
+        )
+    if expected_len is not None and received != int(expected_len):
+        cause = f"the download was cut short (got {received} of {expected_len} bytes)"
+        raise DataDownloadError(f"{cause}: could not download data file {name!r} from {url}. {by_hand}",
+                                cause=cause, **details)
+    actual = digest.hexdigest()
+    if actual != expected_sha256:
+        cause = f"the server sent another file (its sha256 is {actual}, expected {expected_sha256})"
+        raise DataIntegrityError(
+            f"downloaded {name!r} from {url} but its sha256 is {actual}, expected {expected_sha256}; the file was "
+            f"discarded. The server may be serving a different version. {by_hand}",
+            cause=cause, **details,
+        )
+
+
+_NO_ROUTE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, getattr(errno, "EHOSTDOWN", errno.EHOSTUNREACH)}
+
+
+def _plain_cause(err: BaseException, url: str, timeout: float) -> tuple[str, bool]:
+    """A short, plain reason for a failed download, and whether it means that the host could not be reached."""
+    host = urlsplit(url).hostname or url
+    proxy = urllib.request.getproxies().get(urlsplit(url).scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        host = f"{host} through the proxy {proxy}"
+    if isinstance(err, urllib.error.HTTPError):
+        return f"the server answered HTTP {err.code} {err.reason}", False
+    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    if isinstance(reason, OSError) and getattr(reason, "errno", None) is not None and reason.strerror:
+        detail = reason.strerror
+    else:
+        detail = str(reason)
+    if isinstance(reason, socket.gaierror):
+        return f"no network connection (cannot look up {host}: {detail})", True
+    if isinstance(reason, TimeoutError):
+        return f"no network connection (no answer from {host} within {timeout:g} s)", True
+    if isinstance(reason, ConnectionRefusedError):
+        return f"no network connection (the connection to {host} was refused)", True
+    if isinstance(reason, OSError) and reason.errno in _NO_ROUTE:
+        return f"no network connection (no route to {host}: {detail})", True
+    if isinstance(reason, ssl.SSLError):
+        return f"the secure connection to {host} failed ({getattr(reason, 'reason', None) or detail})", False
+    if isinstance(reason, (ConnectionError, http.client.HTTPException)):
+        return f"the connection to {host} broke off ({detail or type(reason).__name__})", False
+    return detail or type(reason).__name__, False
+
+
+def ensure_data(
+    names: Iterable[str] | None = None,
+    *,
+    folder: str | os.PathLike | None = None,
+    urls: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Path]:
+    """Fetch every data file (all of `DATA_FILES` by default) and return their paths.
+
+    Tries each file; when some cannot be had, raises one `MissingDataError` that lists each of them (cause, URL,
+    place) and says once what to do. A host found unreachable is not asked again for the next file.
+    """
+    names = list(DATA_FILES if names is None else names)
+    for name in names:
+        _spec(name)  # a misspelt name is a bug in the caller: say so before any download
+    root = Path(folder) if folder is not None else data_dir()
+    paths: dict[str, Path] = {}
+    errors: list[DataFileError] = []
+    unreachable: dict[str, DataFileError] = {}  # host -> the error met there
+    for name in names:
+        url = (urls or {}).get(name) or DATA_FILES[name].url
+        host = urlsplit(url).netloc
+        target = root / name
+        if host in unreachable and not _is_verified(target, DATA_FILES[name].sha256):
+            earlier = unreachable[host]
+            errors.append(DataDownloadError(
+                f"{earlier.cause}: could not download data file {name!r} from {url}. {_by_hand(name, url, target)}",
+                name=name, url=url, target=target, cause=earlier.cause, original=earlier.original, offline=True,
+            ))
+            continue
+        try:
+            paths[name] = fetch(name, folder=root, url=url, timeout=timeout)
+        except DataFileError as err:
+            errors.append(err)
+            network = err.original if isinstance(err, CorruptDataFileError) else err  # the download's own error
+            if isinstance(network, DataFileError) and network.offline:
+                unreachable[host] = network
+    if errors:
+        raise MissingDataError(_missing_message(errors, total=len(names), root=root), errors)
+    return paths
+
+
+def _missing_message(errors: list[DataFileError], *, total: int, root: Path) -> str:
+    """One message for every file that could not be had, then one set of instructions."""
+    count = f"{len(errors)} of the course's {total} data files" if total > 1 else "The course's data file"
+    lines = [f"{count} could not be fetched into {root}:"]
+    for err in errors:
+        lines += [f"  - {err.name}: {err.cause}", f"      download {err.url}", f"      save as  {err.target}"]
+    what = ["What to do (then run this again):"]
+    if any(isinstance(e, DataDownloadError) for e in errors):
+        what.append("  - connect to the internet: each file is downloaded once, checked, and kept; or")
+    what.append("  - download each file above by hand and save it under the name shown; or")
+    if any(isinstance(e, CorruptDataFileError) for e in errors):
+        what.append("  - delete each corrupt file shown above, so that it is downloaded again; or")
+    if any(isinstance(e, DataFolderError) for e in errors):
+        what.append(f"  - make {root} writable, or set ${ENV_VAR} to a writable folder before starting Jupyter; or")
+    what.append(
+        f"  - set ${ENV_VAR} to a folder that already holds the files (same names, gpt2/ as a subfolder) "
+        "before starting Jupyter."
+    )
+    return "\n".join(lines + what)
 
 
 def load_text(name: str, encoding: str = "utf-8") -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from helpers.tokenizers import ENDOFTEXT, gpt2_encoding
+from helpers.tokenizers import ENDOFTEXT, gpt2_encoding, plural
 
 __all__ = ["GPTDatasetV1", "create_dataloader_v1", "encode_text", "num_windows", "target_counts"]
 
@@ -90,9 +90,9 @@ class GPTDatasetV1(Dataset):
         n_tokens = len(self.token_ids)
         if n_tokens < self.max_length + 1:
             raise ValueError(
-                f"the text has {n_tokens} tokens, but max_length={self.max_length} needs at least "
-                f"{self.max_length + 1} (a window of {self.max_length} inputs plus one more token for the last "
-                f"target); use a longer text or a smaller max_length"
+                f"the text has {plural(n_tokens, 'token')}, but max_length={self.max_length} needs at least "
+                f"{self.max_length + 1} (a window of {plural(self.max_length, 'input')} plus one more token for the "
+                f"last target); use a longer text or a smaller max_length"
             )
         # unfold makes views, not copies: row i is token_ids[i*stride : i*stride + max_length]
         self.input_ids = self.token_ids[:-1].unfold(0, self.max_length, self.stride)  # (n_windows, max_length)
@@ -138,9 +138,9 @@ def create_dataloader_v1(
     dataset = GPTDatasetV1(txt, gpt2_encoding() if tokenizer is None else tokenizer, max_length, stride)
     if drop_last and len(dataset) < batch_size:
         raise ValueError(
-            f"the text gives {len(dataset)} windows (max_length={dataset.max_length}, stride={dataset.stride}), "
-            f"fewer than batch_size={batch_size}, so drop_last=True would leave no batch at all; use a smaller "
-            f"batch_size, a smaller stride, or drop_last=False"
+            f"the text gives {plural(len(dataset), 'window')} (max_length={dataset.max_length}, "
+            f"stride={dataset.stride}), fewer than batch_size={batch_size}, so drop_last=True would leave no batch at "
+            f"all; use a smaller batch_size, a smaller stride, or drop_last=False"
         )
     return DataLoader(
         dataset,

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.dataset import _check_positive_int  # the same argument check as chapter 2b's windows
+from helpers.tokenizers import plural
 
 __all__ = ["cosine_similarity_matrix", "embedding_as_linear", "embedding_lookup", "pca_2d", "sinusoidal_encoding"]
 
@@ -31,9 +32,11 @@ def _out_of_range_message(ids: torch.Tensor, vocab_size: int) -> str | None:
     where = tuple(int(i) for i in bad.nonzero()[0])  # index of the first bad id
     value = int(ids[where]) if where else int(ids)
     hint = " (negative ids do not count from the end here)" if value < 0 else ""
+    n_bad = int(bad.sum())
     return (
         f"token id {value}{hint} at index {where} is out of range for an embedding with vocabulary size "
-        f"{vocab_size}: valid ids are 0 to {vocab_size - 1} ({int(bad.sum())} of {ids.numel()} ids are out of range)"
+        f"{vocab_size}: valid ids are 0 to {vocab_size - 1} ({n_bad} of {plural(ids.numel(), 'id')} "
+        f"{'is' if n_bad == 1 else 'are'} out of range)"
     )
 
 

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.attention import KVCache, MultiHeadAttention, cached_attention
+from helpers.attention import KVCache, MultiHeadAttention, causal_mask
+from helpers.embeddings import _out_of_range_message as out_of_range_message
 
 __all__ = [
     "CONFIG_KEYS",
@@ -138,7 +139,7 @@ class TransformerBlock(nn.Module):
         """(batch, num_tokens, emb_dim) -> same shape; with `kv_cache`, x holds only the tokens not yet cached."""
         shortcut = x
         x = self.norm1(x)
-        x = self.att(x) if kv_cache is None else cached_attention(self.att, x, kv_cache)
+        x = self.att(x, kv_cache)
         x = self.drop_shortcut(x)
         x = x + shortcut
 
@@ -149,18 +150,42 @@ class TransformerBlock(nn.Module):
         return x + shortcut
 
 
-def store_weight_transposed(linear: nn.Linear) -> None:
-    """Keep the (out, in) weight's values, shape and state-dict entry, but store it in memory as (in, out) rows.
+def check_token_ids(idx: object, vocab_size: int | None, context_length: int | None, cached: int = 0,
+                    what: str = "input") -> None:
+    """Raise unless `idx` is a non-empty (batch, num_tokens) integer tensor that fits the vocabulary and context.
 
-    That is how GPT-2's own Conv1D layers store it. Generating one token multiplies a single vector with each
-    weight; BLAS libraries (MKL on x86 CPUs) do that up to twice as fast reading the matrix as (in, out) rows
-    (benchmarks/bench_gpt.py). Products over many tokens (training, a prompt) give the same numbers either way.
+    A `ValueError` for the wrong kind of tensor or too many tokens, an `IndexError` for an id outside
+    [0, vocab_size) (`vocab_size`/`context_length` None: not checked).
     """
-    linear.weight = nn.Parameter(linear.weight.detach().t().contiguous().t(), requires_grad=linear.weight.requires_grad)
+    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype.is_floating_point or idx.dtype == torch.bool:
+        got = f"shape {tuple(idx.shape)}, dtype {idx.dtype}" if isinstance(idx, torch.Tensor) else type(idx).__name__
+        raise ValueError(
+            f"the {what} must be integer token ids of shape (batch, num_tokens), got {got} "
+            "(a single sequence needs a batch dimension: ids.unsqueeze(0))"
+        )
+    if idx.shape[0] == 0 or idx.shape[1] == 0:
+        raise ValueError(f"the {what} is empty (shape {tuple(idx.shape)}): give at least one token per sequence")
+    if context_length is not None and cached + idx.shape[1] > context_length:
+        with_cache = f" (with {cached} cached)" if cached else ""
+        raise ValueError(
+            f"{cached + idx.shape[1]} tokens{with_cache} exceed context_length={context_length}; "
+            f"crop the input to its last {context_length} tokens"
+        )
+    if vocab_size is not None:
+        message = out_of_range_message(idx, vocab_size)
+        if message:
+            raise IndexError(message)
 
 
 class GPTModel(nn.Module):
-    """GPT-2: token + position embeddings, `n_layers` transformer blocks, a final LayerNorm, the output head."""
+    """GPT-2: token + position embeddings, `n_layers` transformer blocks, a final LayerNorm, the output head.
+
+    The book's class with input checks and an optional KV cache (`new_kv_caches`, `forward(..., kv_caches)`).
+    Its state dict has the book's keys; a state dict saved from the book's own model, whose attention layers
+    also store their causal `mask`, loads with `load_state_dict` as it is (the masks are checked, not stored),
+    and `book_state_dict(model.state_dict())` adds the masks back for the book's model.
+    `store_linear_weights_transposed()` is an opt-in memory layout for faster generation on a CPU.
+    """
 
     def __init__(self, cfg: Mapping[str, object]) -> None:
         super().__init__()
@@ -172,13 +197,13 @@ class GPTModel(nn.Module):
         self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg["n_layers"])])
         self.final_norm = LayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                store_weight_transposed(module)
 
-    def new_kv_caches(self) -> list[KVCache]:
-        """One empty `KVCache` per transformer block, to pass to `forward` during generation."""
-        return [KVCache() for _ in self.trf_blocks]
+    def new_kv_caches(self, max_tokens: int | None = None) -> list[KVCache]:
+        """One empty `KVCache` per transformer block, to pass to `forward` during generation.
+
+        `max_tokens` (at most context_length) lets each cache allocate its storage once instead of growing it.
+        """
+        return [KVCache(max_tokens) for _ in self.trf_blocks]
 
     def forward(self, in_idx: torch.Tensor, kv_caches: list[KVCache] | None = None) -> torch.Tensor:
         """Next-token logits (batch, num_tokens, vocab_size) for token ids (batch, num_tokens).
@@ -186,13 +211,13 @@ class GPTModel(nn.Module):
         With `kv_caches` (from `new_kv_caches`), `in_idx` holds only the tokens that follow the cached ones:
         they get the positions after them, and their keys and values are added to the caches.
         """
-        start = 0 if kv_caches is None else kv_caches[0].num_tokens
-        self.check_token_ids(in_idx, start)
         if kv_caches is not None and len(kv_caches) != len(self.trf_blocks):
             raise ValueError(f"expected {len(self.trf_blocks)} KV caches (one per block), got {len(kv_caches)}")
-        batch_size, seq_len = in_idx.shape
+        start = 0 if kv_caches is None else kv_caches[0].num_tokens
+        check_token_ids(in_idx, self.cfg["vocab_size"], self.cfg["context_length"], start)
+        num_tokens = in_idx.shape[1]
         tok_embeds = self.tok_emb(in_idx)  # (batch, num_tokens, emb_dim)
-        pos_embeds = self.pos_emb(torch.arange(start, start + seq_len, device=in_idx.device))  # (num_tokens, emb_dim)
+        pos_embeds = self.pos_emb(torch.arange(start, start + num_tokens, device=in_idx.device))  # (num_tokens, emb_dim)
         x = tok_embeds + pos_embeds
         x = self.drop_emb(x)
         if kv_caches is None:
@@ -203,27 +228,35 @@ class GPTModel(nn.Module):
         x = self.final_norm(x)
         return self.out_head(x)  # (batch, num_tokens, vocab_size)
 
-    def check_token_ids(self, in_idx: torch.Tensor, start: int = 0) -> None:
-        """Raise a `ValueError` unless `in_idx` is a non-empty (batch, num_tokens) tensor of valid token ids."""
-        if not isinstance(in_idx, torch.Tensor) or in_idx.dim() != 2 or in_idx.dtype.is_floating_point:
-            shape = tuple(in_idx.shape) if isinstance(in_idx, torch.Tensor) else type(in_idx).__name__
-            raise ValueError(
-                f"expected integer token ids of shape (batch, num_tokens), got {shape}"
-                + (f" of dtype {in_idx.dtype}" if isinstance(in_idx, torch.Tensor) else "")
-                + " (a single sequence needs a batch dimension: ids.unsqueeze(0))"
-            )
-        if in_idx.shape[0] == 0 or in_idx.shape[1] == 0:
-            raise ValueError(f"expected at least one sequence of at least one token, got shape {tuple(in_idx.shape)}")
-        context_length, vocab_size = self.cfg["context_length"], self.cfg["vocab_size"]
-        if start + in_idx.shape[1] > context_length:
-            raise ValueError(
-                f"{start + in_idx.shape[1]} tokens (with {start} cached) exceed context_length={context_length}; "
-                f"crop the input to its last {context_length} tokens"
-            )
-        low, high = int(in_idx.min()), int(in_idx.max())
-        if low < 0 or high >= vocab_size:
-            bad = low if low < 0 else high
-            raise ValueError(f"token id {bad} is out of range: ids must be in [0, vocab_size={vocab_size})")
+    def store_linear_weights_transposed(self) -> GPTModel:
+        """Opt-in speed trick: keep every linear weight's values and shape, but store it in memory as (in, out) rows.
+
+        That is how GPT-2's own Conv1D layers store it. Generating one token multiplies a single vector with each
+        weight, and BLAS libraries (MKL on x86 CPUs) can do that faster reading the matrix as (in, out) rows
+        (benchmarks/bench_gpt.py measures both layouts). The numbers are the same; the weights become
+        non-contiguous tensors, so `w.view(-1)` fails and `safetensors` needs `.contiguous()` copies
+        (`helpers.train.save_checkpoint` makes them). Returns the model.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                weight = module.weight
+                module.weight = nn.Parameter(weight.detach().t().contiguous().t(), requires_grad=weight.requires_grad)
+        return self
+
+
+def book_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A `GPTModel` state dict with the causal `mask` buffers the book's own GPTModel also saves.
+
+    `book_model.load_state_dict(book_state_dict(model.state_dict()))` then loads strictly into the book's class.
+    """
+    if "pos_emb.weight" not in state_dict:
+        raise ValueError("not a GPTModel state dict: 'pos_emb.weight' is missing")
+    mask = causal_mask(state_dict["pos_emb.weight"].shape[0])
+    out = dict(state_dict)
+    for key in state_dict:
+        if key.endswith(".att.W_query.weight"):
+            out[key.removesuffix("W_query.weight") + "mask"] = mask
+    return out
 
 
 def parameter_groups(model: GPTModel) -> dict[str, int]:
@@ -252,29 +285,16 @@ def parameter_groups(model: GPTModel) -> dict[str, int]:
 def check_generation_args(
     model: nn.Module, idx: torch.Tensor, max_new_tokens: int, context_size: int
 ) -> None:
-    """Raise a `ValueError` for an empty or malformed prompt, a negative token budget or a bad context size."""
+    """Raise for an empty or malformed prompt, a negative token budget or a bad context size, before any work."""
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype.is_floating_point:
-        got = f"shape {tuple(idx.shape)}, dtype {idx.dtype}" if isinstance(idx, torch.Tensor) else type(idx).__name__
-        raise ValueError(
-            f"the prompt must be integer token ids of shape (batch, num_tokens), got {got} "
-            "(a single sequence needs a batch dimension: ids.unsqueeze(0))"
-        )
-    if idx.shape[0] == 0 or idx.shape[1] == 0:
-        raise ValueError(f"the prompt is empty (shape {tuple(idx.shape)}): give at least one token per sequence")
     if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
         raise ValueError(f"context_size must be a positive integer, got {context_size!r}")
     cfg = getattr(model, "cfg", None)
-    if isinstance(cfg, Mapping):
-        if context_size > cfg["context_length"]:
-            raise ValueError(
-                f"context_size={context_size} exceeds the model's context_length={cfg['context_length']}"
-            )
-        low, high = int(idx.min()), int(idx.max())
-        if low < 0 or high >= cfg["vocab_size"]:
-            bad = low if low < 0 else high
-            raise ValueError(f"token id {bad} is out of range: ids must be in [0, vocab_size={cfg['vocab_size']})")
+    cfg = cfg if isinstance(cfg, Mapping) else {}
+    if "context_length" in cfg and context_size > cfg["context_length"]:
+        raise ValueError(f"context_size={context_size} exceeds the model's context_length={cfg['context_length']}")
+    check_token_ids(idx, cfg.get("vocab_size"), None, what="prompt")
 
 
 def generate_text_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, context_size: int) -> torch.Tensor:
@@ -322,6 +342,7 @@ def generate(
     ):
         raise ValueError(f"top_k must be None or an integer in [1, vocab_size={vocab_size}], got {top_k!r}")
     cached = use_cache and hasattr(model, "new_kv_caches")
+    cache_tokens = min(context_size, idx.shape[1] + max_new_tokens)  # what the caches will hold at most
     kv_caches = None
     finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
     for _ in range(max_new_tokens):
@@ -330,10 +351,10 @@ def generate(
                 logits = model(idx[:, -context_size:])
             elif kv_caches is None or idx.shape[1] > context_size:
                 # (re)fill the caches with the whole window: at the start, and at every step once it slides
-                kv_caches = model.new_kv_caches()
+                kv_caches = model.new_kv_caches(cache_tokens)
                 logits = model(idx[:, -context_size:], kv_caches)
             else:
-                logits = model(idx[:, kv_caches[0].num_tokens :], kv_caches)  # only the tokens not yet cached
+                logits = model(idx[:, -1:], kv_caches)  # only the newest token; the others are cached
         logits = logits[:, -1, :]  # (batch, vocab_size)
         if top_k is not None:
             top_logits, _ = torch.topk(logits, top_k)  # (batch, top_k), largest first

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from helpers.gpt import GPT_CONFIG_124M, GPTModel, check_config
+from helpers.gpt import GPT2_SIZES, GPT_CONFIG_124M, GPTModel, check_config
 
 if TYPE_CHECKING:
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # emb_dim -> n_heads of the four released GPT-2 sizes (a weights file stores shapes, not the number of heads)
-GPT2_HEADS_BY_EMB_DIM = {768: 12, 1024: 16, 1280: 20, 1600: 25}
+GPT2_HEADS_BY_EMB_DIM = {size["emb_dim"]: size["n_heads"] for size in GPT2_SIZES.values()}
 # GPT-2's names of the per-block tensors that map one to one onto ours (Conv1D weights are stored transposed)
 BLOCK_NAMES = {
     "attn.c_proj.weight": "att.out_proj.weight",

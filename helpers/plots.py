@@ -331,6 +331,27 @@ def plot_gradient_magnitudes(gradients: dict[str, Sequence[float]]) -> Figure:
     return fig
 
 
+def plot_generation_step_times(
+    positions: Sequence[int], with_cache_ms: Sequence[float], without_cache_ms: Sequence[float]
+) -> Figure:
+    """Time to generate one token against the number of tokens before it, with and without a KV cache."""
+    if not len(positions) == len(with_cache_ms) == len(without_cache_ms) or not positions:
+        raise ValueError(
+            f"positions and both timings must be non-empty and equally long, got {len(positions)}, "
+            f"{len(with_cache_ms)} and {len(without_cache_ms)}"
+        )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(positions, without_cache_ms, marker="o", label="without cache: the whole text again")
+    ax.plot(positions, with_cache_ms, marker="s", linestyle="--", label="with KV cache: the new token only")
+    ax.set_xlabel("tokens before the new one")
+    ax.set_ylabel("ms for one new token")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 # --- 06_pretraining ---
 
 
@@ -338,8 +359,7 @@ def plot_losses(
     epochs_seen: Sequence[float], tokens_seen: Sequence[int], train_losses: Sequence[float], val_losses: Sequence[float]
 ) -> Figure:
     """Training and validation loss against epochs, with tokens seen on a second x-axis."""
-    fig = Figure(figsize=(6, 3.5))
-    ax = fig.add_subplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(epochs_seen, train_losses, label="Training loss")
     ax.plot(epochs_seen, val_losses, linestyle="-.", label="Validation loss")
     ax.set_xlabel("Epochs")
@@ -354,8 +374,7 @@ def plot_losses(
 
 def plot_temperatures(logits: torch.Tensor, labels: Sequence[str], temperatures: Sequence[float]) -> Figure:
     """Bar chart of softmax(logits / T) for each temperature T, one group of bars per token."""
-    fig = Figure(figsize=(6, 3.5))
-    ax = fig.add_subplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
     positions = torch.arange(len(labels), dtype=torch.float32)
     width = 0.8 / len(temperatures)
     for i, t in enumerate(temperatures):

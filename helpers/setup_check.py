@@ -1,15 +1,19 @@
 """Checks of a learner's environment.
 
-Built in notebooks/00_setup_check.ipynb ("Python and package versions").
+Built in notebooks/00_setup_check.ipynb ("Python and package versions"); `check_course_setup` is what the
+shared first cell of every notebook (its canonical text: tests/setup_cell.txt) runs once `helpers` imports.
 """
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from packaging.version import Version
 
-__all__ = ["MINIMUM_VERSIONS", "check_requirements"]
+from helpers.data import MissingDataError, ensure_data
+
+__all__ = ["MINIMUM_VERSIONS", "NOTEBOOK_PACKAGES", "CourseSetupError", "check_course_setup", "check_requirements"]
 
 # The same lower bounds as requirements.txt (a unit test keeps the two in step).
 MINIMUM_VERSIONS: dict[str, str] = {
@@ -29,6 +33,19 @@ MINIMUM_VERSIONS: dict[str, str] = {
     "playwright": "1.50",
 }
 
+# What a notebook's kernel imports (not the tools around it: JupyterLab, pytest, ...), so the set-up cell also
+# passes on Colab, which runs its own front end and installs only the `helpers` package with its dependencies.
+NOTEBOOK_PACKAGES = ("torch", "tiktoken", "regex", "numpy", "matplotlib", "ipywidgets", "tqdm", "safetensors",
+                     "transformers")
+
+
+class CourseSetupError(RuntimeError):
+    """The kernel's Python lacks a package the notebooks need (and perhaps data files too)."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for this error: its message, without the frames (they add nothing)."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 def check_requirements(minimum: dict[str, str] | None = None) -> list[str]:
     """Return one line per package that is missing or older than its minimum (empty when all is well)."""
@@ -42,3 +59,28 @@ def check_requirements(minimum: dict[str, str] | None = None) -> list[str]:
         if Version(installed) < Version(lowest):
             problems.append(f"{package} {installed} is older than {lowest}: run  pip install -U '{package}>={lowest}'")
     return problems
+
+
+def check_course_setup() -> None:
+    """The set-up cell's check: return quietly when the notebooks' packages and every data file are in place.
+
+    A missing data file is downloaded once (and verified). Otherwise raise one error that says what to do: a
+    `CourseSetupError` naming each missing or outdated package (and any data file problem), or a
+    `MissingDataError` listing every data file that could not be had, with its URL and place.
+    """
+    problems = check_requirements({name: MINIMUM_VERSIONS[name] for name in NOTEBOOK_PACKAGES})
+    try:
+        ensure_data()
+    except MissingDataError as err:
+        if not problems:
+            raise err.with_traceback(None) from None
+        data_problem = f"\n\n{err}"
+    else:
+        data_problem = ""
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise CourseSetupError(
+            f"This kernel's Python ({sys.executable}) lacks what the notebooks need:\n{lines}\n"
+            f"In a terminal, in the course folder, run:  {sys.executable} -m pip install -r requirements.txt  "
+            "then restart the kernel (Kernel > Restart Kernel) and run this cell again." + data_problem
+        )

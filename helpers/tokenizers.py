@@ -39,6 +39,8 @@ __all__ = [
     "join_words",
     "learn_merges",
     "merge_pair",
+    "plural",
+    "show_whitespace",
     "split_words",
 ]
 
@@ -66,6 +68,28 @@ def gpt2_encoding() -> tiktoken.Encoding:
         mergeable_ranks=ranks,
         special_tokens={ENDOFTEXT: 50256},
     )
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """`count` and `noun`, the noun in the plural unless count is 1: "1 window", "2 windows", "3 batches".
+
+    The plural adds "es" after s, x, z, ch and sh, else "s"; pass `plural_noun` for any other form.
+    Every helpers module that builds a message around a count uses this (it imports nothing from helpers).
+    """
+    if count == 1:
+        return f"{count} {noun}"
+    if plural_noun is None:
+        plural_noun = noun + ("es" if noun.endswith(("s", "x", "z", "ch", "sh")) else "s")
+    return f"{count} {plural_noun}"
+
+
+# How a printed text shows whitespace that would otherwise look like nothing (helpers.plots shows tokens so too).
+_VISIBLE_WHITESPACE = str.maketrans({"\n": "↵", "\t": "→", "\r": "␍"})
+
+
+def show_whitespace(text: str) -> str:
+    """`text` on one line, with newlines shown as ↵, tabs as → and carriage returns as ␍."""
+    return _check_text(text).translate(_VISIBLE_WHITESPACE)
 
 
 def _check_text(text: object, name: str = "text") -> str:
@@ -176,7 +200,7 @@ class SimpleTokenizerV1:
             return self.str_to_int[word]
         except KeyError:
             raise KeyError(
-                f"{word!r} is not in the vocabulary ({len(self.str_to_int)} words); "
+                f"{word!r} is not in the vocabulary ({plural(len(self.str_to_int), 'word')}); "
                 f"SimpleTokenizerV2 maps unknown words to {UNK}"
             ) from None
 
@@ -249,7 +273,9 @@ class BPETokenizer:
     ) -> None:
         byte_ids = list(range(256)) if byte_ids is None else [_as_id(b) for b in byte_ids]
         if len(byte_ids) != 256 or len(set(byte_ids)) != 256 or min(byte_ids) < 0:
-            raise ValueError(f"byte_ids must be 256 distinct ids >= 0, one per byte value, got {len(byte_ids)} ids")
+            raise ValueError(
+                f"byte_ids must be 256 distinct ids >= 0, one per byte value, got {plural(len(byte_ids), 'id')}"
+            )
         vocab: dict[int, bytes] = {idx: bytes([b]) for b, idx in enumerate(byte_ids)}
         checked_merges: dict[tuple[int, int], int] = {}
         if not isinstance(merges, Mapping):
@@ -457,7 +483,8 @@ class BPETokenizer:
         smallest = 256 + len(specials)
         if vocab_size < smallest:
             raise ValueError(
-                f"vocab_size must be at least {smallest} (256 bytes + {len(specials)} special tokens), got {vocab_size}"
+                f"vocab_size must be at least {smallest} (256 bytes + {plural(len(specials), 'special token')}), "
+                f"got {vocab_size}"
             )
         n_merges = vocab_size - smallest
         if not isinstance(pattern, str):
@@ -490,14 +517,14 @@ class BPETokenizer:
     def from_gpt2_files(cls, encoder_json: str | os.PathLike, vocab_bpe: str | os.PathLike) -> BPETokenizer:
         """GPT-2's tokenizer from its `encoder.json` (token -> id) and `vocab.bpe` (the merges in order)."""
         byte_decoder = {ch: b for b, ch in bytes_to_unicode().items()}
-        with open(encoder_json, encoding="utf-8") as f:
-            try:
-                encoder = json.load(f)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{encoder_json} is not valid JSON: {err}") from None
+        expects = "from_gpt2_files expects GPT-2's encoder.json and vocab.bpe (from_gpt2() uses the cached ones)"
+        try:
+            encoder = json.loads(_read_text(encoder_json, expects))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{encoder_json} is not valid JSON: {err}") from None
         if not isinstance(encoder, dict):
             raise ValueError(f"{encoder_json} must hold a JSON object mapping tokens to ids")
-        lines = Path(vocab_bpe).read_text(encoding="utf-8").splitlines()
+        lines = _read_text(vocab_bpe, expects).splitlines()
         if lines and lines[0].startswith("#version"):
             lines = lines[1:]
         try:
@@ -548,13 +575,17 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> BPETokenizer:
         """Read a tokenizer written by `save`; a file that is not one raises `ValueError` saying what is wrong."""
-        text = Path(path).read_text(encoding="utf-8")
+        expects = "BPETokenizer.load expects a JSON file written by BPETokenizer.save"
+        text = _read_text(path, expects)
         try:
             state = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not a saved BPETokenizer: invalid JSON ({err})") from None
+            raise ValueError(f"{path} is not a saved BPETokenizer: invalid JSON ({err}); {expects}") from None
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a saved BPETokenizer (no \"format\": {_FORMAT!r} entry)")
+            raise ValueError(
+                f"{path} is not a saved BPETokenizer (no \"format\": {_FORMAT!r} entry); {expects}; GPT-2's own "
+                f"encoder.json and vocab.bpe load with BPETokenizer.from_gpt2_files"
+            )
         if state.get("version") != _FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported BPETokenizer file version {state.get('version')!r}")
         try:
@@ -571,6 +602,18 @@ class BPETokenizer:
         except (KeyError, TypeError, ValueError) as err:
             detail = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
             raise ValueError(f"{path} is a corrupt BPETokenizer file: {detail}") from None
+
+
+def _read_text(path: str | os.PathLike, expects: str) -> str:
+    """The UTF-8 text of a file; a missing file, a folder or a binary file raises an error naming it and `expects`."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist; {expects}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path} is a folder, not a file; {expects}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); {expects}") from None
 
 
 def _fix_surrogates(text: str) -> str:

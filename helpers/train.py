@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,9 +28,10 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from helpers.data import DATA_FILES, load_text
 from helpers.dataset import GPTDatasetV1
 from helpers.gpt import GPT_CONFIG_124M, GPTModel, generate
-from helpers.tokenizers import ENDOFTEXT
+from helpers.tokenizers import ENDOFTEXT, gpt2_encoding, plural, show_whitespace
 
 __all__ = [
     "CheckpointError",
@@ -45,12 +48,13 @@ __all__ = [
     "train_model",
 ]
 
-# A model small enough to train on the-verdict in about a minute on a 2-core CPU (the notebook's default).
+# A model small enough to train on the-verdict in a few seconds per epoch on a 2-core CPU (notebook 06). Its 3.2 M
+# parameters are almost all in the token embedding and the output head, which keep GPT-2's 50,257 rows.
 TINY_CONFIG: dict[str, Any] = {
     "vocab_size": 50257,
-    "context_length": 64,
-    "emb_dim": 128,
-    "n_heads": 4,
+    "context_length": 32,
+    "emb_dim": 32,
+    "n_heads": 2,
     "n_layers": 2,
     "drop_rate": 0.1,
     "qkv_bias": False,
@@ -120,7 +124,7 @@ def make_loaders(
         n_tokens = len(tokenizer.encode(part, allowed_special={ENDOFTEXT}))
         if n_tokens < needed:
             raise ValueError(
-                f"the {name} part of the text has {n_tokens} tokens, fewer than the {needed} "
+                f"the {name} part of the text has {plural(n_tokens, 'token')}, fewer than the {needed} "
                 f"(context_length + 1) that one training window needs; use a longer text or a shorter context"
             )
     train_set = GPTDatasetV1(parts["train"], tokenizer, max_length=context_length, stride=context_length)
@@ -130,8 +134,9 @@ def make_loaders(
     per_step = batch_size * replicas
     if len(train_set) < per_step:
         raise ValueError(
-            f"the train part makes {len(train_set)} windows of {context_length} tokens, fewer than one batch of "
-            f"{batch_size} x {replicas} process(es) = {per_step}; use a smaller batch_size or context_length"
+            f"the train part makes {plural(len(train_set), 'window')} of {plural(context_length, 'token')}, fewer "
+            f"than one batch of {batch_size} x {plural(replicas, 'process')} = {per_step}; use a smaller batch_size "
+            f"or context_length"
         )
     sampler = DistributedSampler(train_set, num_replicas=replicas, rank=this_rank, shuffle=True, seed=seed,
                                  drop_last=True)
@@ -208,7 +213,8 @@ def train_model(
 ) -> TrainingHistory:
     """The book's pretraining loop: AdamW steps, an evaluation every `eval_freq` steps, a sample per epoch.
 
-    Prints one line per evaluation (main process only; `log=None` keeps it quiet) and shows a tqdm bar.
+    Prints one line per evaluation and the sample of each epoch, its whitespace made visible (↵ for a newline),
+    on the main process only (`log=None` keeps it quiet), and shows a tqdm bar.
     """
     if num_epochs < 1:
         raise ValueError(f"num_epochs must be >= 1, got {num_epochs}")
@@ -259,7 +265,7 @@ def train_model(
         if main:
             history.samples.append(sample_text(model, tokenizer, start_context, device))
             if log:
-                log(history.samples[-1].replace("\n", " "))
+                log(show_whitespace(history.samples[-1]))
         if step == total_steps:
             break
     bar.close()
@@ -300,13 +306,28 @@ def save_checkpoint(
         t = t.clone() if t.data_ptr() in seen else t
         seen.add(t.data_ptr())
         tensors[name] = t.contiguous()
-    save_file(tensors, folder / "model.safetensors")
+    weights = folder / "model.safetensors"
+    mode = _plain_write_mode(weights)
+    save_file(tensors, weights)
+    # safetensors writes a private (0600) temporary file and renames it into place: give it the mode that the
+    # other files of the checkpoint get from an ordinary write (the umask's for a new file, else the old file's)
+    os.chmod(weights, mode)
     if optimizer is not None:
         torch.save(optimizer.state_dict(), folder / "optimizer.pt")
     meta = {"format": CHECKPOINT_FORMAT, "config": dict(config), "optimizer": optimizer is not None,
             "extra": extra or {}}
     (folder / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder
+
+
+def _plain_write_mode(path: Path) -> int:
+    """The permission bits `open(path, "w")` leaves: those of the existing file, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)  # the only portable way to read the umask is to set it, then put it back
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _config_differences(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]:
@@ -381,59 +402,151 @@ def load_checkpoint(
 
 PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY_CONFIG, "124M": {**GPT_CONFIG_124M, "context_length": 256}}
 
+_EXAMPLES = """examples:
+  python -m helpers.train --epochs 2 --out runs/tiny
+  python -m helpers.train --preset 124M --epochs 10 --batch-size 2 --lr 4e-4 --weight-decay 0.1 --out runs/verdict-124m
+  OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 4 --epochs 10
+"""
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Adds "(default: ...)" to each option's help, unless the help already says its default in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _preset_values(key: str) -> str:
+    return ", ".join(f"{name} {config[key]}" for name, config in PRESETS.items())
+
+
+def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m helpers.train",
         description="Pretrain GPTModel on a text (the-verdict by default), on one process or several (torchrun).",
+        epilog=_EXAMPLES,
+        formatter_class=_HelpFormatter,
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="model configuration")
-    p.add_argument("--context-length", type=int, help="override the preset's context_length")
-    p.add_argument("--drop-rate", type=float, help="override the preset's drop_rate")
-    p.add_argument("--text", default="the-verdict.txt", help="a data file name or a path to a UTF-8 text file")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
+                   help="model configuration: tiny is the notebook's TINY_CONFIG, 124M is GPT-2 small at context 256")
+    p.add_argument("--context-length", type=int,
+                   help=f"tokens per training window (default: the preset's: {_preset_values('context_length')})")
+    p.add_argument("--drop-rate", type=float,
+                   help=f"dropout probability, 0 <= p < 1 (default: the preset's: {_preset_values('drop_rate')})")
+    p.add_argument("--text", default="the-verdict.txt",
+                   help="a data file name or a path to a UTF-8 text file; its first 90%% trains, the rest validates")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the train part")
     p.add_argument("--batch-size", type=int, default=2, help="sequences per step and process")
-    p.add_argument("--lr", type=float, default=4e-4)
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--eval-freq", type=int, default=5)
-    p.add_argument("--eval-iter", type=int, default=5)
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--seed", type=int, default=123)
-    p.add_argument("--threads", type=int, help="torch threads per process")
-    p.add_argument("--start-context", default="Every effort moves you")
-    p.add_argument("--out", help="folder to save the final checkpoint and losses.json into")
+    p.add_argument("--lr", type=float, default=4e-4, help="AdamW's learning rate")
+    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW's weight decay")
+    p.add_argument("--eval-freq", type=int, default=5, help="print the train and validation loss every this many steps")
+    p.add_argument("--eval-iter", type=int, default=5,
+                   help="batches per loader in those evaluations (the one after training uses all of them)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: no limit)")
+    p.add_argument("--seed", type=int, default=123, help="seed of the initial weights and of the shuffling")
+    p.add_argument("--threads", type=int,
+                   help="torch threads per process (default: torch's choice: OMP_NUM_THREADS if set, which torchrun "
+                        "sets to 1, else one per CPU core)")
+    p.add_argument("--start-context", default="Every effort moves you",
+                   help="the prompt continued (greedy, 50 tokens) after each epoch; ↵ in the output is a newline")
+    p.add_argument("--out",
+                   help="folder to save the final checkpoint (model.safetensors, config.json, optimizer.pt) and "
+                        "losses.json into (default: nothing is saved)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p.parse_args(argv)
+    return p
+
+
+def _text_files() -> str:
+    return ", ".join(name for name in DATA_FILES if name.endswith(".txt"))
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop with a usage error (exit code 2) naming every bad option, before any text, tokenizer or model is loaded."""
+    problems = []
+
+    def need(ok: bool, flag: str, rule: str, value: Any) -> None:
+        if not ok:
+            problems.append(f"{flag} must be {rule}, got {value!r}")
+
+    need(args.epochs >= 1, "--epochs", ">= 1", args.epochs)
+    need(args.batch_size >= 1, "--batch-size", ">= 1", args.batch_size)
+    need(math.isfinite(args.lr) and args.lr > 0, "--lr", "a number > 0", args.lr)
+    need(math.isfinite(args.weight_decay) and args.weight_decay >= 0, "--weight-decay", "a number >= 0",
+         args.weight_decay)
+    need(args.eval_freq >= 1, "--eval-freq", ">= 1", args.eval_freq)
+    need(args.eval_iter >= 1, "--eval-iter", ">= 1", args.eval_iter)
+    need(args.max_steps is None or args.max_steps >= 1, "--max-steps", ">= 1", args.max_steps)
+    need(args.context_length is None or args.context_length >= 1, "--context-length", ">= 1", args.context_length)
+    need(args.drop_rate is None or 0 <= args.drop_rate < 1, "--drop-rate", "in [0, 1)", args.drop_rate)
+    need(args.threads is None or args.threads >= 1, "--threads", ">= 1", args.threads)
+    need(args.start_context != "", "--start-context", "a non-empty prompt", args.start_context)
+    if args.text not in DATA_FILES:
+        text = Path(args.text)
+        if text.is_dir():
+            problems.append(f"--text {args.text!r} is a folder; give a text file")
+        elif not text.is_file():
+            problems.append(f"--text {args.text!r}: no such file; give a path to a UTF-8 text file or the name of a "
+                            f"data file ({_text_files()})")
+    if args.out is not None:
+        out = Path(args.out)
+        existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+        if not existing.is_dir():
+            problems.append(f"--out {args.out!r}: {existing} is a file, not a folder")
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(f"--out {args.out!r}: the folder {existing} is not writable")
+    if problems:
+        parser.error("; ".join(problems))
+
+
+def _read_training_text(parser: argparse.ArgumentParser, name: str) -> str:
+    if name in DATA_FILES:
+        return load_text(name)
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        parser.error(f"--text {name!r} is not UTF-8 text (byte {err.start}: {err.reason})")
 
 
 def main(argv: list[str] | None = None) -> TrainingHistory:
     """Command-line entry point; see `python -m helpers.train --help`."""
-    from helpers.data import DATA_FILES, load_text
-    from helpers.tokenizers import gpt2_encoding
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    config = dict(PRESETS[args.preset])
+    if args.context_length is not None:
+        config["context_length"] = args.context_length
+    if args.drop_rate is not None:
+        config["drop_rate"] = args.drop_rate
 
-    args = _parse_args(argv)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
+    world = dist.get_world_size() if distributed else 1
+    say = print if _is_main_process() else (lambda *_: None)
     try:
-        config = dict(PRESETS[args.preset])
-        if args.context_length:
-            config["context_length"] = args.context_length
-        if args.drop_rate is not None:
-            config["drop_rate"] = args.drop_rate
-        text = load_text(args.text) if args.text in DATA_FILES else Path(args.text).read_text(encoding="utf-8")
+        text = _read_training_text(parser, args.text)
         tokenizer = gpt2_encoding()
-        if args.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {args.lr}")
-        train_loader, val_loader = make_loaders(text, tokenizer, config["context_length"], args.batch_size,
-                                                seed=args.seed)
+        try:
+            train_loader, val_loader = make_loaders(text, tokenizer, config["context_length"], args.batch_size,
+                                                    seed=args.seed)
+        except ValueError as err:
+            parser.error(f"--text {args.text!r} with --context-length {config['context_length']} and --batch-size "
+                         f"{args.batch_size} on {plural(world, 'process')}: {err}")
         torch.manual_seed(args.seed)
         model = GPTModel(config).to(device)
+        n_params = sum(p.numel() for p in model.parameters())
+        say(f"training {args.preset} ({n_params:,} parameters, context {config['context_length']}) on {args.text}: "
+            f"{plural(world, 'process')} x {plural(torch.get_num_threads(), 'thread')}, "
+            f"{plural(len(train_loader), 'step')} per epoch")
+        if args.out is None:
+            say("no --out folder given: the trained model will not be saved (add --out FOLDER to save it)")
         if distributed:
             device_ids = [local_rank] if device.type == "cuda" else None
             model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
@@ -443,16 +556,24 @@ def main(argv: list[str] | None = None) -> TrainingHistory:
                               args.eval_iter, args.start_context, tokenizer, max_steps=args.max_steps,
                               progress=not args.no_progress)
         seconds = time.perf_counter() - start
+        steps = min(args.epochs * len(train_loader), args.max_steps or math.inf)
+        # the periodic losses above cover --eval-iter batches at some earlier step; this is the final model on all
+        everything = max(len(train_loader), len(val_loader))
+        train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter=everything)
+        per_process = " per process" if world > 1 else ""
+        say(f"trained {args.preset} on {plural(world, 'process')} in {seconds:.1f} s ({plural(steps, 'step')})")
+        say(f"after training, on the full loaders ({plural(len(train_loader), 'train batch')}{per_process}, "
+            f"{plural(len(val_loader), 'validation batch')}): train loss {train_loss:.3f}, val loss {val_loss:.3f}")
         if _is_main_process():
-            world = dist.get_world_size() if distributed else 1
-            print(f"trained {args.preset} on {world} process(es) in {seconds:.1f} s; "
-                  f"final train loss {history.train_losses[-1]:.3f}, val loss {history.val_losses[-1]:.3f}")
-            if args.out:
+            if args.out is not None:
                 out = save_checkpoint(args.out, model, config, optimizer, extra={"args": vars(args)})
-                losses = {k: v for k, v in vars(history).items()}
-                losses["seconds"] = seconds
+                losses = {**vars(history), "seconds": seconds, "final_train_loss": train_loss,
+                          "final_val_loss": val_loss}
                 (out / "losses.json").write_text(json.dumps(losses, indent=1) + "\n")
-                print(f"saved checkpoint to {out}")
+                say(f"saved the checkpoint (model.safetensors, config.json, optimizer.pt) and losses.json into "
+                    f"{out.resolve()}")
+            else:
+                say("nothing was saved: no --out folder was given (add --out FOLDER to save the checkpoint)")
         return history
     finally:
         if distributed:

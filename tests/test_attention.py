@@ -126,6 +126,25 @@ def test_mask_is_a_non_persistent_causal_buffer(module):
     torch.testing.assert_close(module.mask, expected)
 
 
+@pytest.mark.parametrize("make", [lambda: CausalAttention(3, 2, 6, 0.0), lambda: MultiHeadAttention(3, 4, 6, 0.0, 2)])
+def test_a_book_state_dict_with_its_persistent_mask_loads_strictly(make):
+    """The book's classes save `mask`; ours rebuild it, and accept the saved one when it is the causal mask."""
+    torch.manual_seed(8)
+    source, target = make(), make()
+    book_state = {**source.state_dict(), "mask": torch.triu(torch.ones(6, 6), diagonal=1)}  # the book's float mask
+    target.load_state_dict(book_state)  # strict
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(target(x), source(x))
+    assert "mask" not in target.state_dict()
+
+
+@pytest.mark.parametrize("bad_mask", [torch.ones(6, 6), torch.triu(torch.ones(5, 5), diagonal=1)])
+def test_a_mask_that_is_not_the_causal_mask_is_refused(bad_mask):
+    mha = MultiHeadAttention(3, 4, 6, 0.0, 2)
+    with pytest.raises(RuntimeError, match=r"mask: a mask of shape .* that is not the causal mask of context_length=6"):
+        mha.load_state_dict({**mha.state_dict(), "mask": bad_mask})
+
+
 # --- equivalence ---
 
 

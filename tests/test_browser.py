@@ -231,7 +231,8 @@ def stop(server: subprocess.Popen) -> None:
 SCAN_CELLS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')].map(cell => ({
   index: Number(cell.dataset.windowedListIndex),
   code: cell.classList.contains('jp-CodeCell'),
-  prompt: (cell.querySelector('.jp-Cell-inputWrapper .jp-InputPrompt') || {textContent: ''}).textContent.trim(),
+  prompt: (cell.querySelector('.jp-Cell-inputWrapper .jp-InputArea-prompt') || {textContent: ''}).textContent.trim(),
+  hidden: cell.querySelector('.jp-Cell-inputWrapper .jp-InputPlaceholder') !== null,
   outputs: cell.querySelectorAll('.jp-Cell-outputArea > .jp-OutputArea-child').length,
   texts: [...cell.querySelectorAll('.jp-OutputArea-output[data-mime-type]')]
     .map(o => [o.dataset.mimeType, o.textContent]),
@@ -241,13 +242,16 @@ SCAN_CELLS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-Noteb
 # Run All has started: some code cell waits, runs ([*]) or has run ([1]).
 RUN_STARTED = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
   .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
-# Run All has finished: the kernel is idle, the first code cell has a number, no cell waits or runs ([*]).
+# Run All has finished: the kernel is idle, no cell waits or runs ([*]), and the first code cell whose source is
+# shown has a number, or a cell shows an error (a collapsed cell, e.g. the set-up cell, shows no prompt).
 RUN_FINISHED = """() => {
   const status = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
-  const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+  const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt')]
     .map(p => p.textContent.trim());
+  const failed = document.querySelector(
+    '.jp-NotebookPanel .jp-CodeCell .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]') !== null;
   return status !== null && status.dataset.status === 'idle' && prompts.length > 0
-    && /^\\[\\d+\\]/.test(prompts[0]) && !prompts.some(p => p.includes('*'));
+    && (/^\\[\\d+\\]/.test(prompts[0]) || failed) && !prompts.some(p => p.includes('*'));
 }"""
 CONTROLS = (".widget-slider, .widget-dropdown, .widget-select, .widget-text, .widget-textarea, .widget-checkbox, "
             ".widget-toggle-buttons, .widget-radio-box")
@@ -397,7 +401,7 @@ def run_in_lab(page, lab: Lab, path: Path, explorer_timeout_s: float = EXPLORER_
         if not cell["code"] or mark["empty"]:
             continue
         where = f"{path.name} cell {i}"
-        if not re.fullmatch(r"\[\d+\]:?", cell["prompt"]):
+        if not cell["hidden"] and not re.fullmatch(r"\[\d+\]:?", cell["prompt"]):
             result.problems.append(f"{where}: did not run (prompt {cell['prompt']!r}); Run All stopped before it")
         if i == first_code and cell["outputs"]:
             result.problems.append(f"{where}: the setup cell shows output; it must be silent when all is in place")

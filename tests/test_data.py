@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import traceback
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,13 @@ import pytest
 from helpers import data
 from helpers.data import (
     DATA_FILES,
+    CorruptDataFileError,
     DataDownloadError,
     DataFolderError,
     DataIntegrityError,
+    MissingDataError,
     UnknownDataFileError,
+    ensure_data,
     fetch,
 )
 
@@ -115,11 +120,187 @@ def test_offline_error_names_file_url_and_folder(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_offline_with_corrupt_cache_says_so(tmp_path):
+def test_offline_error_puts_the_plain_cause_first_and_no_library_traceback(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/{NAME}"
+    with pytest.raises(DataDownloadError) as info:
+        fetch(NAME, folder=tmp_path, url=url, timeout=5)
+    err = info.value
+    assert str(err).startswith("no network connection (the connection to 127.0.0.1 was refused): could not download")
+    assert err.cause == "no network connection (the connection to 127.0.0.1 was refused)"
+    assert err.offline and (err.name, err.url, err.target) == (NAME, url, tmp_path / NAME)
+    assert isinstance(err.original, urllib.error.URLError)  # the low-level error stays reachable
+    shown = "".join(traceback.format_exception(err))
+    assert "During handling" not in shown and "direct cause" not in shown
+    assert "urllib" not in shown and "socket" not in shown
+    assert len(shown.splitlines()) < 20, shown
+
+
+def no_network(monkeypatch, calls: list[str] | None = None) -> None:
+    """Make every download fail as on a machine without network: the host name cannot be looked up."""
+
+    def refuse(url, timeout):
+        if calls is not None:
+            calls.append(url)
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+
+    monkeypatch.setattr(data, "_open", refuse)
+
+
+def test_no_network_names_the_host_it_could_not_look_up(tmp_path, monkeypatch):
+    no_network(monkeypatch)
+    with pytest.raises(DataDownloadError) as info:
+        fetch(NAME, folder=tmp_path)
+    host = "raw.githubusercontent.com"
+    assert str(info.value).startswith(f"no network connection (cannot look up {host}: Name or service not known): ")
+    assert DATA_FILES[NAME].url in str(info.value)
+
+
+def test_a_proxy_that_refuses_is_named(tmp_path, monkeypatch):
+    proxy = f"http://127.0.0.1:{free_port()}"
+    for var in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("http_proxy", proxy)
+    with pytest.raises(DataDownloadError) as info:
+        fetch(NAME, folder=tmp_path, url="http://example.invalid/the-verdict.txt", timeout=5)
+    expected = f"no network connection (the connection to example.invalid through the proxy {proxy} was refused)"
+    assert info.value.cause == expected
+
+
+def test_a_server_that_never_answers_times_out_with_a_plain_cause(tmp_path):
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/{NAME}"
+        with pytest.raises(DataDownloadError) as info:
+            fetch(NAME, folder=tmp_path, url=url, timeout=0.5)
+    assert info.value.cause == "no network connection (no answer from 127.0.0.1 within 0.5 s)"
+    assert leftovers(tmp_path) == []
+
+
+def test_http_error_says_what_the_server_answered(tmp_path, local_server):
+    with pytest.raises(DataDownloadError) as info:
+        fetch(NAME, folder=tmp_path, url=local_server.url("missing.txt"))
+    assert str(info.value).startswith("the server answered HTTP 404 Not Found: could not download data file")
+    assert not info.value.offline
+
+
+def test_a_failed_download_removes_the_folders_it_created(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/vocab.bpe"
+    root = tmp_path / "fresh" / "data"
+    with pytest.raises(DataDownloadError):
+        fetch("gpt2/vocab.bpe", folder=root, url=url, timeout=5)
+    assert list(tmp_path.iterdir()) == []  # neither data/gpt2/ nor data/ nor fresh/ is left behind
+    (tmp_path / "data").mkdir()  # a folder that was there before stays
+    with pytest.raises(DataDownloadError):
+        fetch("gpt2/vocab.bpe", folder=tmp_path / "data", url=url, timeout=5)
+    assert [p.name for p in tmp_path.rglob("*")] == ["data"]
+
+
+def test_a_folder_that_holds_other_files_is_kept(tmp_path, local_server, verdict_bytes):
+    local_server.routes[NAME] = verdict_bytes.replace(b"Jack", b"Jake")
+    (tmp_path / "gpt2").mkdir()
+    (tmp_path / "gpt2" / "notes.txt").write_text("mine")
+    with pytest.raises(DataIntegrityError):
+        fetch("gpt2/vocab.bpe", folder=tmp_path, url=local_server.url(NAME))
+    assert leftovers(tmp_path) == ["notes.txt"]
+
+
+def test_ensure_data_returns_every_cached_path():
+    paths = ensure_data()
+    assert list(paths) == list(DATA_FILES)
+    assert all(path.is_file() for path in paths.values())
+
+
+def test_ensure_data_offline_lists_every_missing_file_at_once(tmp_path, monkeypatch):
+    calls: list[str] = []
+    no_network(monkeypatch, calls)
+    root = tmp_path / "data"
+    with pytest.raises(MissingDataError) as info:
+        ensure_data(folder=root)
+    message = str(info.value)
+    assert message.startswith(f"3 of the course's 3 data files could not be fetched into {root}:")
+    for name, spec in DATA_FILES.items():
+        assert f"  - {name}: no network connection (cannot look up " in message
+        assert f"download {spec.url}" in message
+        assert f"save as  {root / name}" in message
+    assert message.count("What to do") == 1
+    assert "connect to the internet" in message and "$LLM_DATA_DIR" in message
+    assert [e.name for e in info.value.errors] == list(DATA_FILES)
+    assert isinstance(info.value, FileNotFoundError)
+    assert len(calls) == 2  # one try per host: the second GPT-2 file was not asked of a host found unreachable
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+def test_ensure_data_offline_with_a_corrupt_file_reports_each_file_with_its_own_cause(tmp_path, monkeypatch):
+    calls: list[str] = []
+    no_network(monkeypatch, calls)
+    (tmp_path / "gpt2").mkdir()
+    (tmp_path / "gpt2" / "encoder.json").write_bytes(b"{}")
+    with pytest.raises(MissingDataError) as info:
+        ensure_data(["gpt2/encoder.json", "gpt2/vocab.bpe"], folder=tmp_path)
+    corrupt, missing = info.value.errors
+    assert isinstance(corrupt, CorruptDataFileError) and corrupt.cause.startswith("the cached file is corrupt")
+    assert missing.cause.startswith("no network connection (cannot look up openaipublic.blob.core.windows.net")
+    assert len(calls) == 1  # the host found unreachable for the first file was not asked again
+
+
+def test_ensure_data_reports_each_cause_and_keeps_what_it_got(tmp_path, local_server, verdict_bytes):
+    encoder, vocab = "gpt2/encoder.json", "gpt2/vocab.bpe"
+    local_server.routes[NAME] = verdict_bytes
+    (tmp_path / "gpt2").mkdir()
+    (tmp_path / encoder).write_bytes(b"{}")  # a corrupt cached copy
+    urls = {NAME: local_server.url(NAME), encoder: local_server.url("gone"),
+            vocab: f"http://127.0.0.1:{free_port()}/vocab.bpe"}
+    with pytest.raises(MissingDataError) as info:
+        ensure_data(folder=tmp_path, urls=urls, timeout=5)
+    message = str(info.value)
+    assert message.startswith("2 of the course's 3 data files could not be fetched")
+    assert f"  - {encoder}: the cached file is corrupt (sha256 " in message
+    assert "delete it; a fresh download failed too: the server answered HTTP 404 Not Found" in message
+    assert f"  - {vocab}: no network connection (the connection to 127.0.0.1 was refused)" in message
+    assert "delete each corrupt file shown above" in message
+    assert (tmp_path / NAME).read_bytes() == verdict_bytes  # the file it could get is kept
+    assert leftovers(tmp_path) == sorted([NAME, "encoder.json"])
+
+
+def test_ensure_data_unwritable_folder_says_so_once(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(MissingDataError) as info:
+        ensure_data(folder=blocker / "data")
+    message = str(info.value)
+    assert message.count("cannot write into") == 3
+    assert "set $LLM_DATA_DIR to a writable folder" in message
+
+
+def test_ensure_data_checks_names_before_downloading(tmp_path, monkeypatch):
+    calls: list[str] = []
+    no_network(monkeypatch, calls)
+    with pytest.raises(UnknownDataFileError):
+        ensure_data(["the-verdict.txt", "the-verdikt.txt"], folder=tmp_path)
+    assert calls == []
+
+
+def test_missing_data_shows_only_its_message_in_jupyter(tmp_path, monkeypatch):
+    no_network(monkeypatch)
+    with pytest.raises(MissingDataError) as info:
+        ensure_data(["the-verdict.txt"], folder=tmp_path)
+    [shown] = info.value._render_traceback_()  # IPython's hook: what a notebook shows instead of the frames
+    assert shown == f"\x1b[0;31mMissingDataError\x1b[0m: {info.value}"
+    assert str(info.value).startswith("The course's data file could not be fetched")
+
+
+def test_offline_with_corrupt_cache_says_first_that_the_cached_file_is_corrupt(tmp_path):
     (tmp_path / NAME).write_bytes(b"truncated")
     url = f"http://127.0.0.1:{free_port()}/{NAME}"
-    with pytest.raises(DataDownloadError, match="does not match its sha256"):
+    with pytest.raises(CorruptDataFileError) as info:
         fetch(NAME, folder=tmp_path, url=url, timeout=5)
+    message = str(info.value)
+    assert message.startswith(f"the cached data file {tmp_path / NAME} is corrupt: its sha256 is ")
+    assert message.index("Delete it") < message.index("A fresh download failed too: no network connection (")
+    assert url in message  # where a good copy comes from
+    assert isinstance(info.value, DataIntegrityError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value.original, DataDownloadError)
     assert (tmp_path / NAME).read_bytes() == b"truncated"  # the user's file is not deleted behind their back
 
 

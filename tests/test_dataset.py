@@ -283,6 +283,14 @@ def test_drop_last_that_would_leave_no_batch():
     assert len(loader) == 1
 
 
+def test_counts_of_one_are_singular():
+    with pytest.raises(ValueError, match=r"the text has 1 token, but max_length=1 needs at least 2 \(a window of 1 "
+                                         r"input plus one more token"):
+        GPTDatasetV1("x", ListTokenizer([7]), max_length=1, stride=1)
+    with pytest.raises(ValueError, match=r"the text gives 1 window \(max_length=2, stride=3\), fewer than batch_size"):
+        create_dataloader_v1("x", batch_size=2, max_length=2, stride=3, tokenizer=ListTokenizer(list(range(4))))
+
+
 # --- figure and explorer ---
 
 

@@ -177,6 +177,18 @@ def test_negative_ids_say_they_do_not_count_from_the_end(book_embedding):
         embedding_lookup(book_embedding, [3, -2])
 
 
+@pytest.mark.parametrize("bad, count", [
+    ([6], "(1 of 1 id is out of range)"),
+    ([0, 9, 1], "(1 of 3 ids is out of range)"),
+    ([6, 2, -1], "(2 of 3 ids are out of range)"),
+    (torch.tensor(7), "(1 of 1 id is out of range)"),
+])
+def test_out_of_range_count_is_plural_only_when_it_should_be(book_embedding, bad, count):
+    with pytest.raises(IndexError) as info:
+        embedding_lookup(book_embedding, bad)
+    assert str(info.value).endswith(count)
+
+
 @pytest.mark.parametrize("bad", [[2.5], torch.tensor([1.0, 2.0]), torch.tensor([True])])
 def test_float_or_bool_ids(book_embedding, bad):
     with pytest.raises(TypeError, match=r"token ids must be integers, got dtype torch\.\w+, e\.g\. .* vocabulary has "

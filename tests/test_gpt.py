@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers.attention import KVCache, MultiHeadAttention, cached_attention
+from helpers.attention import KVCache, MultiHeadAttention
 from helpers.gpt import (
     GELU,
     GPT_CONFIG_124M,
@@ -19,6 +19,7 @@ from helpers.gpt import (
     GPTModel,
     LayerNorm,
     TransformerBlock,
+    book_state_dict,
     check_config,
     generate,
     generate_text_simple,
@@ -165,16 +166,35 @@ def test_gpt_model_names_and_parameter_order():
     assert model.cfg == TINY and model.cfg is not TINY
 
 
-def test_linear_weights_keep_their_shapes_but_are_stored_transposed():
+def test_linear_weights_are_stored_as_nn_linear_stores_them():
+    from safetensors.torch import save_file
+
     model = GPTModel(TINY)
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert len(linears) == 1 + TINY["n_layers"] * 6
     for linear in linears:
+        assert linear.weight.shape == (linear.out_features, linear.in_features)
+        assert linear.weight.is_contiguous()
+        linear.weight.view(-1)
+    save_file(model.state_dict(), "/dev/null")  # safetensors refuses non-contiguous tensors
+
+
+def test_transposed_storage_is_an_opt_in_with_the_same_numbers():
+    model = tiny_model(seed=5, qkv_bias=True)
+    idx = torch.randint(0, 97, (2, 7))
+    before = model(idx)
+    generated = generate(model, idx[:, :3], 8, 12)
+    keys = list(model.state_dict())
+    assert model.store_linear_weights_transposed() is model
+    for linear in (m for m in model.modules() if isinstance(m, nn.Linear)):
         out_features, in_features = linear.weight.shape
         assert (out_features, in_features) == (linear.out_features, linear.in_features)
         assert linear.weight.stride() == (1, out_features)  # (in, out) rows in memory, as GPT-2's Conv1D
-    logits = model(torch.randint(0, 97, (2, 5)))
-    logits.sum().backward()
+    assert list(model.state_dict()) == keys
+    torch.testing.assert_close(model(idx), before, atol=1e-6, rtol=1e-5)
+    assert torch.equal(generate(model, idx[:, :3], 8, 12), generated)
+    model.train()
+    model(idx).sum().backward()
     assert model.out_head.weight.grad.shape == model.out_head.weight.shape
 
 
@@ -184,11 +204,45 @@ def test_state_dict_round_trips_through_torch_save_and_safetensors(tmp_path):
     model = tiny_model(seed=12)
     idx = torch.randint(0, 97, (1, 6))
     torch.save(model.state_dict(), tmp_path / "model.pt")
-    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, tmp_path / "model.safetensors")
+    save_file(model.state_dict(), tmp_path / "model.safetensors")
     for state_dict in (torch.load(tmp_path / "model.pt", weights_only=True), load_file(tmp_path / "model.safetensors")):
         other = tiny_model(seed=13)
         other.load_state_dict(state_dict)
         assert torch.equal(other(idx), model(idx))
+
+
+def book_layout(model: GPTModel) -> GPTModel:
+    """The model with the book's state-dict layout: each attention layer saves its causal `mask` buffer.
+
+    (Like the book's class, it then also expects `mask` when loading: our hook that accepts it is removed.)
+    """
+    for block in model.trf_blocks:
+        block.att.register_buffer("mask", block.att.mask.clone(), persistent=True)
+        block.att._load_state_dict_pre_hooks.clear()
+    return model
+
+
+def test_a_book_checkpoint_with_mask_buffers_loads_with_load_state_dict(tmp_path):
+    book = book_layout(tiny_model(seed=21))
+    assert "trf_blocks.1.att.mask" in book.state_dict()
+    torch.save(book.state_dict(), tmp_path / "model.pth")  # what the book's chapter 5 saves
+    ours = tiny_model(seed=22)
+    ours.load_state_dict(torch.load(tmp_path / "model.pth", weights_only=True))  # strict
+    idx = torch.randint(0, 97, (2, 8))
+    assert torch.equal(ours(idx), book(idx))
+    assert not any(key.endswith(".mask") for key in ours.state_dict())
+
+
+def test_book_state_dict_loads_strictly_into_the_books_layout():
+    ours = tiny_model(seed=23)
+    book = book_layout(tiny_model(seed=24))
+    state = book_state_dict(ours.state_dict())
+    assert set(state) == set(book.state_dict())
+    book.load_state_dict(state)  # strict
+    idx = torch.randint(0, 97, (1, 12))
+    assert torch.equal(book(idx), ours(idx))
+    with pytest.raises(ValueError, match=r"not a GPTModel state dict: 'pos_emb.weight' is missing"):
+        book_state_dict({"tok_emb.weight": torch.zeros(3, 2)})
 
 
 @pytest.mark.parametrize("train", [False, True])
@@ -242,8 +296,42 @@ def test_kv_cache_grows_and_refuses_more_than_context_length():
     assert kv_caches[0].keys.shape == (1, 4, 12, 4)  # (batch, n_heads, capacity <= context_length, head_dim)
     with pytest.raises(ValueError, match=r"13 tokens \(with 12 cached\) exceed context_length=12"):
         model(torch.zeros(1, 1, dtype=torch.long), kv_caches)
-    with pytest.raises(ValueError, match=r"holds 12 tokens; 1 more would exceed context_length=12"):
-        cached_attention(model.trf_blocks[0].att, torch.zeros(1, 1, 16), kv_caches[0])
+    with pytest.raises(ValueError, match=r"1 tokens after 12 cached tokens but context_length=12"):
+        model.trf_blocks[0].att(torch.zeros(1, 1, 16), kv_caches[0])
+    with pytest.raises(ValueError, match=r"holds 12 tokens; 1 more would exceed its limit of 12 tokens"):
+        kv_caches[0].append(torch.zeros(1, 4, 1, 4), torch.zeros(1, 4, 1, 4), 12)
+
+
+def test_kv_cache_with_max_tokens_allocates_once():
+    model = tiny_model()
+    kv_caches = model.new_kv_caches(max_tokens=9)
+    model(torch.zeros(1, 3, dtype=torch.long), kv_caches)
+    storage = kv_caches[0].keys
+    assert storage.shape == (1, 4, 9, 4)
+    for _ in range(6):
+        model(torch.zeros(1, 1, dtype=torch.long), kv_caches)
+    assert kv_caches[0].keys is storage and kv_caches[0].num_tokens == 9
+    with pytest.raises(ValueError, match=r"holds 9 tokens; 1 more would exceed its limit of 9 tokens"):
+        model(torch.zeros(1, 1, dtype=torch.long), kv_caches)
+
+
+def test_a_cropped_cache_continues_as_if_the_later_tokens_never_came():
+    model = tiny_model(seed=6, qkv_bias=True)
+    idx = torch.randint(0, 97, (2, 10))
+    kv_caches = model.new_kv_caches(12)
+    model(idx, kv_caches)
+    for cache in kv_caches:
+        cache.crop(4)
+    torch.testing.assert_close(model(idx[:, 4:7], kv_caches), model(idx[:, :7])[:, 4:], atol=1e-5, rtol=1e-5)
+    for bad in (-1, 8, 2.0):
+        with pytest.raises(ValueError, match=r"num_tokens must be an integer in \[0, 7\]"):
+            kv_caches[0].crop(bad)
+
+
+@pytest.mark.parametrize("max_tokens", [0, -3, 2.5, True])
+def test_kv_cache_max_tokens_must_be_positive(max_tokens):
+    with pytest.raises(ValueError, match=r"max_tokens must be None or a positive integer"):
+        KVCache(max_tokens)
 
 
 def test_kv_cache_rejects_a_different_batch():
@@ -407,16 +495,17 @@ def test_invalid_config_values(key, value):
 def test_token_ids_out_of_range(bad):
     model = tiny_model()
     idx = torch.tensor([[1, 2, bad]])
-    with pytest.raises(ValueError, match=rf"token id {bad} is out of range: ids must be in \[0, vocab_size=97\)"):
+    message = rf"token id {bad}.* at index \(0, 2\) is out of range .* vocabulary size 97: valid ids are 0 to 96"
+    with pytest.raises(IndexError, match=message):
         model(idx)
-    with pytest.raises(ValueError, match=rf"token id {bad} is out of range"):
+    with pytest.raises(IndexError, match=message):
         generate(model, idx, 1, 12)
-    with pytest.raises(ValueError, match=rf"token id {bad} is out of range"):
+    with pytest.raises(IndexError, match=message):
         generate_text_simple(model, idx, 1, 12)
 
 
 def test_sequence_longer_than_context_length():
-    with pytest.raises(ValueError, match=r"13 tokens \(with 0 cached\) exceed context_length=12"):
+    with pytest.raises(ValueError, match=r"13 tokens exceed context_length=12; crop the input to its last 12"):
         tiny_model()(torch.zeros(1, 13, dtype=torch.long))
 
 

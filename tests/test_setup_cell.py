@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import site
 import socket
 import subprocess
 import sys
@@ -19,10 +20,11 @@ CELL = ROOT / "tests" / "setup_cell.txt"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # Runs the cell (argv[1]) `times` times in one fresh interpreter and prints what each run raised. In "colab"
-# mode it fakes Colab: a `google.colab` module, and a pip that records its command instead of installing.
+# mode it fakes Colab: a `google.colab` module, and a pip that records its command instead of installing; it
+# makes the course's dependencies importable (the folders of argv[4]), as a real `pip install -e` would.
 RUNNER = r"""
 import json, subprocess, sys, types
-cell_file, mode, times = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cell_file, mode, times, dependencies = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 cell = open(cell_file, encoding="utf-8").read()
 commands = []
 if mode == "colab":
@@ -31,6 +33,7 @@ if mode == "colab":
     def fake_run(command, **kwargs):
         commands.append(command)
         if command[1:4] == ["-m", "pip", "install"]:
+            sys.path.extend(d for d in dependencies if d not in sys.path)
             return subprocess.CompletedProcess(command, 0, "", "")
         return real_run(command, **kwargs)
     subprocess.run = fake_run
@@ -59,7 +62,7 @@ def run_cell(tmp_path: Path, *, cell: str | None = None, mode: str = "local", ti
     runner.write_text(RUNNER, encoding="utf-8")
     flags = ["-I", "-S"] if hide_helpers else []
     done = subprocess.run(
-        [sys.executable, *flags, str(runner), str(cell_file), mode, str(times)],
+        [sys.executable, *flags, str(runner), str(cell_file), mode, str(times), json.dumps(site.getsitepackages())],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
     )
     assert done.returncode == 0, done.stderr
@@ -89,6 +92,18 @@ def test_every_notebook_starts_with_the_setup_cell(path):
         f"{path.name}: the first code cell differs from tests/setup_cell.txt; rebuild the notebook"
     )
     assert first["outputs"] == [], f"{path.name}: the setup cell must print nothing"
+    # collapsed: its source hidden in JupyterLab, a form showing only its title on Colab
+    assert first["metadata"].get("jupyter", {}).get("source_hidden") is True, f"{path.name}: source not hidden"
+    assert first["metadata"].get("cellView") == "form", f"{path.name}: not a form cell on Colab"
+
+
+def test_the_cell_is_short_titled_and_leaves_the_checks_to_helpers():
+    lines = CELL.read_text(encoding="utf-8").rstrip().splitlines()
+    assert lines[0] == "# @title Course set-up (run me first)"  # what Colab's form and a collapsed cell show
+    assert len(lines) <= 30
+    assert max(len(line) for line in lines) <= 120
+    assert lines[-1] == "check_course_setup()"
+    assert "from helpers.setup_check import check_course_setup" in lines
 
 
 def test_silent_and_repeatable_when_helpers_and_data_are_in_place(tmp_path):
@@ -107,17 +122,33 @@ def test_helpers_missing_says_what_to_run(tmp_path):
     assert "restart the kernel" in message
 
 
-def test_data_missing_offline_says_where_to_put_each_file(tmp_path):
+def test_data_missing_offline_lists_every_file_at_once_and_leaves_nothing(tmp_path):
     empty = tmp_path / "no-data"
     offline = f"http://127.0.0.1:{closed_port()}"  # every download goes to a proxy that refuses
     env = environment(LLM_DATA_DIR=str(empty), http_proxy=offline, https_proxy=offline)
     result, printed = run_cell(tmp_path, env=env)
     [[kind, message]] = result["runs"]
-    assert kind == "FileNotFoundError"
-    assert "could not download data file 'the-verdict.txt'" in message
-    assert f"save it as {empty / 'the-verdict.txt'}" in message
-    assert "$LLM_DATA_DIR" in message
+    assert kind == "MissingDataError"
+    assert message.startswith(f"3 of the course's 3 data files could not be fetched into {empty}:")
+    for name in ("the-verdict.txt", "gpt2/encoder.json", "gpt2/vocab.bpe"):
+        assert f"  - {name}: no network connection (the connection to " in message
+        assert f"save as  {empty / name}" in message
+    assert message.count("What to do") == 1 and "$LLM_DATA_DIR" in message
     assert printed == ""
+    assert not empty.exists()  # no empty data/ or data/gpt2/ folder left behind
+
+
+def test_data_missing_shows_the_message_without_a_traceback_in_ipython(tmp_path):
+    offline = f"http://127.0.0.1:{closed_port()}"
+    env = environment(LLM_DATA_DIR=str(tmp_path / "no-data"), http_proxy=offline, https_proxy=offline,
+                      IPYTHONDIR=str(tmp_path / "ipython"))
+    done = subprocess.run(
+        [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=nocolor", "-c", CELL.read_text()],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )
+    shown = done.stdout + done.stderr
+    assert shown.startswith("\x1b[0;31mMissingDataError\x1b[0m: 3 of the course's 3 data files"), shown
+    assert "Traceback" not in shown and "File " not in shown and "urllib" not in shown, shown
 
 
 def test_data_folder_not_writable_says_what_to_do(tmp_path):
@@ -125,16 +156,17 @@ def test_data_folder_not_writable_says_what_to_do(tmp_path):
     not_a_folder.write_text("x")
     result, _ = run_cell(tmp_path, env=environment(LLM_DATA_DIR=str(not_a_folder / "data")))
     [[kind, message]] = result["runs"]
-    assert kind == "FileNotFoundError"
-    assert "cannot write data file 'the-verdict.txt'" in message
-    assert "Set $LLM_DATA_DIR to a writable folder" in message
+    assert kind == "MissingDataError"
+    assert "  - the-verdict.txt: cannot write into " in message
+    assert "set $LLM_DATA_DIR to a writable folder" in message
 
 
 def colab_cell(content: Path, repo_url: str) -> str:
     """The setup cell with Colab's /content folder and the repository address replaced for a test."""
     text = CELL.read_text(encoding="utf-8")
-    assert text.count('"/content/"') == 1 and text.count('"https://github.com/OWNER/REPO"') == 1
-    return text.replace('"/content/"', repr(f"{content}/")).replace('"https://github.com/OWNER/REPO"', repr(repo_url))
+    address = re.search(r'^COURSE_REPO = ("https://github\.com/[^"]+")', text, re.MULTILINE).group(1)
+    assert text.count('"/content/"') == 1 and text.count(address) == 1
+    return text.replace('"/content/"', repr(f"{content}/")).replace(address, repr(repo_url))
 
 
 @pytest.fixture

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from helpers import train
 from helpers.data import load_text
 from helpers.gpt import GPTModel
 from helpers.tokenizers import gpt2_encoding
@@ -23,6 +27,7 @@ from helpers.train import (
     calc_loss_batch,
     calc_loss_loader,
     load_checkpoint,
+    main,
     make_loaders,
     save_checkpoint,
     text_to_token_ids,
@@ -99,8 +104,17 @@ def test_too_short_text_names_the_sizes(tokenizer):
 
 
 def test_batch_larger_than_the_train_part_names_the_sizes(verdict, tokenizer):
-    with pytest.raises(ValueError, match=r"18 windows of 256 tokens, fewer than one batch of 32"):
+    with pytest.raises(ValueError, match=r"18 windows of 256 tokens, fewer than one batch of 32 x 1 process = 32;"):
         make_loaders(verdict, tokenizer, context_length=256, batch_size=32)
+    with pytest.raises(ValueError, match=r"fewer than one batch of 16 x 2 processes = 32;"):
+        make_loaders(verdict, tokenizer, context_length=256, batch_size=16, num_replicas=2, rank=0)
+
+
+def test_a_one_token_part_is_counted_in_the_singular(tokenizer):
+    text = ("It was the best of times, it was the worst of times, it was the age of wisdom, it was " * 2)[:99]
+    text += " everything"  # the last 10% of the characters: one token
+    with pytest.raises(ValueError, match=r"the validation part of the text has 1 token, fewer than the 5 "):
+        make_loaders(text, tokenizer, context_length=4, batch_size=1)
 
 
 @pytest.mark.parametrize(
@@ -138,6 +152,22 @@ def test_training_lowers_the_loss_and_records_history(verdict, tokenizer):
     assert history.train_losses[-1] < history.train_losses[0]
     assert len(history.samples) == 1 and history.samples[0].startswith("Every effort moves you")
     assert lines[0].startswith("Ep 1 (Step 000000): Train loss ")
+
+
+def test_logged_samples_show_newlines_as_arrows(verdict, tokenizer):
+    """A sample that continues with newlines must not look like a sample that stops (issue 15)."""
+    model = micro_model()
+    train_loader, val_loader = make_loaders(verdict, tokenizer, context_length=16, batch_size=4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    lines: list[str] = []
+    history = train_model(model, train_loader, val_loader, optimizer, "cpu", num_epochs=1, eval_freq=100,
+                          eval_iter=1, start_context="Every effort\n\tmoves you", tokenizer=tokenizer, max_steps=1,
+                          progress=False, log=lines.append)
+    assert history.samples[0].startswith("Every effort\n\tmoves you")  # the history keeps the text itself
+    sample_line = lines[-1]
+    assert sample_line.startswith("Every effort↵→moves you")
+    assert "\n" not in sample_line and "\t" not in sample_line
+    assert sample_line == history.samples[0].replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
 
 
 def test_training_is_deterministic(verdict, tokenizer):
@@ -211,6 +241,211 @@ def test_truncated_checkpoint_files(tmp_path):
     opt_file.write_bytes(opt_file.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="optimizer.pt cannot be read"):
         load_checkpoint(tmp_path, optimizer=torch.optim.AdamW(micro_model().parameters()))
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, then put the old one back."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+def file_modes(folder: Path) -> dict[str, int]:
+    return {path.name: stat.S_IMODE(path.stat().st_mode) for path in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077, 0o002])
+def test_checkpoint_files_follow_the_umask(tmp_path, umask, mask):
+    """safetensors writes model.safetensors as a 0600 temporary file; the checkpoint gives it the umask's mode."""
+    model = micro_model()
+    umask(mask)
+    save_checkpoint(tmp_path, model, MICRO, torch.optim.AdamW(model.parameters()))
+    expected = 0o666 & ~mask
+    assert file_modes(tmp_path) == {"config.json": expected, "model.safetensors": expected, "optimizer.pt": expected}
+
+
+def test_overwritten_checkpoint_files_keep_their_mode(tmp_path, umask):
+    model = micro_model()
+    save_checkpoint(tmp_path, model, MICRO)
+    for path in tmp_path.iterdir():
+        path.chmod(0o640)
+    save_checkpoint(tmp_path, model, MICRO)  # as a plain write would, an existing file keeps its permissions
+    assert file_modes(tmp_path) == {"config.json": 0o640, "model.safetensors": 0o640}
+
+
+# --- the command line ---
+
+
+def help_text(capsys, monkeypatch) -> str:
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+def help_entries(out: str) -> dict[str, str]:
+    """The options section of `--help` as {option: its help text}."""
+    options = out.split("\noptions:\n", 1)[1].split("\n\n", 1)[0]
+    entries: dict[str, str] = {}
+    for block in re.split(r"\n(?=  -)", options):
+        head, *rest = block.strip().split("\n")
+        flag = re.match(r"(-\w, )?(--[\w-]+)", head).group(2)
+        # argparse puts the help after the flag and metavar, on the same line or on the next ones
+        after = re.sub(r"^(-\w, )?--[\w-]+( \{[^}]*\}| [A-Z_]+)?", "", head).strip()
+        entries[flag] = " ".join([after, *(line.strip() for line in rest)]).strip()
+    return entries
+
+
+def test_help_shows_every_option_with_help_and_default(capsys, monkeypatch):
+    entries = help_entries(help_text(capsys, monkeypatch))
+    parser = train._build_parser()
+    flags = {action.option_strings[-1] for action in parser._actions}
+    assert set(entries) == flags
+    for flag, text in entries.items():
+        assert text, f"{flag} has no help text"
+        if flag != "--help":
+            assert "(default: " in text, f"{flag} shows no default: {text!r}"
+    assert entries["--epochs"].endswith("(default: 10)")
+    assert entries["--lr"].endswith("(default: 0.0004)")
+    assert entries["--context-length"].endswith("(default: the preset's: tiny 32, 124M 256)")
+    assert entries["--out"].endswith("(default: nothing is saved)")
+
+
+def test_help_shows_the_torchrun_command_without_its_thread_warning(capsys, monkeypatch):
+    lines = help_text(capsys, monkeypatch).splitlines()
+    torchrun_lines = [line.strip() for line in lines if "torchrun --nproc" in line]
+    # torchrun prints a warning banner when OMP_NUM_THREADS is unset and it starts several processes
+    assert torchrun_lines == [
+        "OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 4 --epochs 10"
+    ]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make loading a text, the tokenizer or building loaders or a model fail the test."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the command line did work before it checked its options")
+
+    for name in ("load_text", "gpt2_encoding", "make_loaders", "GPTModel"):
+        monkeypatch.setattr(train, name, forbidden)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--lr", "0"], "--lr must be a number > 0, got 0.0"),
+        (["--lr=-1e-3"], "--lr must be a number > 0, got -0.001"),
+        (["--lr", "nan"], "--lr must be a number > 0, got nan"),
+        (["--weight-decay", "-0.1"], "--weight-decay must be a number >= 0, got -0.1"),
+        (["--eval-freq", "0"], "--eval-freq must be >= 1, got 0"),
+        (["--eval-iter", "0"], "--eval-iter must be >= 1, got 0"),
+        (["--max-steps", "0"], "--max-steps must be >= 1, got 0"),
+        (["--context-length", "0"], "--context-length must be >= 1, got 0"),
+        (["--drop-rate", "1.5"], "--drop-rate must be in [0, 1), got 1.5"),
+        (["--drop-rate", "1"], "--drop-rate must be in [0, 1), got 1.0"),
+        (["--drop-rate", "-0.1"], "--drop-rate must be in [0, 1), got -0.1"),
+        (["--threads", "0"], "--threads must be >= 1, got 0"),
+        (["--start-context", ""], "--start-context must be a non-empty prompt, got ''"),
+        (["--text", "no/such/story.txt"], "--text 'no/such/story.txt': no such file; give a path to a UTF-8 text file "
+                                          "or the name of a data file (the-verdict.txt)"),
+    ],
+)
+def test_bad_option_values_stop_before_any_work(no_work, capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m helpers.train")
+    assert f"error: {message}" in err
+
+
+def test_bad_paths_stop_before_any_work(no_work, capsys, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(SystemExit) as info:
+        main(["--text", str(tmp_path), "--out", str(tmp_path / "a-file" / "run")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--text {str(tmp_path)!r} is a folder; give a text file" in err
+    assert f"--out {str(tmp_path / 'a-file' / 'run')!r}: {tmp_path / 'a-file'} is a file, not a folder" in err
+
+
+def test_every_bad_option_is_named_at_once(no_work, capsys):
+    with pytest.raises(SystemExit):
+        main(["--epochs", "0", "--batch-size", "-2", "--threads", "0"])
+    err = capsys.readouterr().err
+    assert ("error: --epochs must be >= 1, got 0; --batch-size must be >= 1, got -2; --threads must be >= 1, got 0"
+            in err)
+
+
+def test_a_context_of_one_token_is_allowed():
+    parser = train._build_parser()
+    train._check_args(parser, parser.parse_args(["--context-length", "1"]))  # a bigram model: valid, if weak
+
+
+def test_a_text_that_is_not_utf8_is_named(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "GPTModel", None)
+    (tmp_path / "latin1.txt").write_bytes("caf\u00e9 ".encode("latin-1") * 100)
+    with pytest.raises(SystemExit) as info:
+        main(["--text", str(tmp_path / "latin1.txt")])
+    assert info.value.code == 2
+    assert "latin1.txt' is not UTF-8 text (byte 3: invalid continuation byte)" in capsys.readouterr().err
+
+
+def test_a_text_too_short_for_the_options_names_them(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "GPTModel", None)
+    (tmp_path / "short.txt").write_text("A short story. " * 20)
+    with pytest.raises(SystemExit) as info:
+        main(["--text", str(tmp_path / "short.txt"), "--context-length", "256"])
+    assert info.value.code == 2
+    assert "short.txt' with --context-length 256 and --batch-size 2 on 1 process: the train part" in (
+        capsys.readouterr().err)
+
+
+CLI_RUN = ["--preset", "tiny", "--context-length", "16", "--drop-rate", "0", "--batch-size", "8", "--epochs", "1",
+           "--max-steps", "2", "--eval-freq", "100", "--eval-iter", "1", "--no-progress"]
+
+
+def test_cli_without_out_says_that_nothing_is_saved(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(CLI_RUN)
+    out = capsys.readouterr().out
+    assert "no --out folder given: the trained model will not be saved (add --out FOLDER to save it)" in out
+    last = out.splitlines()[-1]
+    assert last == "nothing was saved: no --out folder was given (add --out FOLDER to save the checkpoint)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reports_the_final_loss_over_the_full_loaders_and_where_it_saved(capsys, tmp_path, umask, verdict,
+                                                                            tokenizer):
+    umask(0o027)
+    history = main([*CLI_RUN, "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    last = out.splitlines()[-1]
+    assert last == ("saved the checkpoint (model.safetensors, config.json, optimizer.pt) and losses.json into "
+                    f"{(tmp_path / 'run').resolve()}")
+    assert file_modes(tmp_path / "run") == dict.fromkeys(
+        ["config.json", "losses.json", "model.safetensors", "optimizer.pt"], 0o640)
+    assert history.steps == [0]  # one periodic evaluation, at step 0, over --eval-iter 1 batch
+
+    # the last line before saving: the trained model's loss over every batch of both loaders
+    model, config = load_checkpoint(tmp_path / "run")
+    train_loader, val_loader = make_loaders(verdict, tokenizer, config["context_length"], batch_size=8)
+    model.eval()
+    with torch.no_grad():
+        train_loss = calc_loss_loader(train_loader, model, "cpu")
+        val_loss = calc_loss_loader(val_loader, model, "cpu")
+    line = next(line for line in out.splitlines() if line.startswith("after training"))
+    assert line == (f"after training, on the full loaders ({len(train_loader)} train batches, {len(val_loader)} "
+                    f"validation batches): train loss {train_loss:.3f}, val loss {val_loss:.3f}")
+    losses = json.loads((tmp_path / "run" / "losses.json").read_text())
+    assert math.isclose(losses["final_train_loss"], train_loss, rel_tol=1e-5)
+    assert math.isclose(losses["final_val_loss"], val_loss, rel_tol=1e-5)
+    assert losses["final_train_loss"] != history.train_losses[-1]  # not the periodic (1-batch, step 0) one
+    assert "trained tiny on 1 process in " in out and "s (2 steps)" in out
 
 
 def free_port() -> int:

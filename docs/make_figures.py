@@ -1,0 +1,45 @@
+"""Write the figures the README shows, from helpers.diagrams. Run from the course folder:
+
+    python docs/make_figures.py
+
+It writes docs/gpt-architecture.png (the same picture as notebook 05 shows, at 100 dpi). The diagrams use few
+colours, so the PNG is stored with a palette of 128 colours: about a third of the size, with no visible change.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no window: this script only writes files
+
+import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
+from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from helpers.diagrams import draw_gpt_architecture  # noqa: E402
+
+DOCS = Path(__file__).resolve().parent
+
+
+def save_png(fig: Figure, path: Path, colours: int = 128) -> None:
+    """Write `fig` as a PNG at 100 dpi, reduced to a palette of `colours` colours without dithering."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    image = Image.open(buffer).convert("RGB")
+    image.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+
+
+def main() -> None:
+    """Draw each README figure and write it next to this script."""
+    for name, draw in {"gpt-architecture.png": draw_gpt_architecture}.items():
+        fig = draw()
+        save_png(fig, DOCS / name)
+        plt.close(fig)
+        print(f"wrote docs/{name} ({(DOCS / name).stat().st_size / 1024:.0f} KB)")
+
+
+if __name__ == "__main__":
+    main()

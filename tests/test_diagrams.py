@@ -1,0 +1,450 @@
+"""helpers.diagrams: every diagram renders, keeps its text legible, apart and inside, shows its words; bad input."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from PIL import Image
+
+from helpers import diagrams
+from helpers.diagrams import (
+    FILLS,
+    FS_SMALL,
+    TERRACES_IDS,
+    TERRACES_RANKS,
+    TERRACES_STEPS,
+    bpe_merge_steps,
+    draw_attention_dropout,
+    draw_bpe_merges,
+    draw_causal_mask,
+    draw_classifier_head,
+    draw_context_vector,
+    draw_cross_entropy,
+    draw_embedding_lookup,
+    draw_feed_forward,
+    draw_generation_loop,
+    draw_gpt_architecture,
+    draw_input_embeddings,
+    draw_last_token,
+    draw_layer_norm,
+    draw_lora,
+    draw_multihead_attention,
+    draw_multihead_shapes,
+    draw_next_token_pairs,
+    draw_qkv_projections,
+    draw_shortcut_connections,
+    draw_special_tokens,
+    draw_stride_windows,
+    draw_temperature_top_k,
+    draw_tokenization_pipeline,
+    draw_training_loop,
+    draw_transformer_block,
+    draw_windows_to_batch,
+)
+
+# --- the notebooks' data (as printed in their stored outputs) ---
+
+SENTENCE = '"It\'s the last he painted, you know," Mrs. Gisburn said with pardonable pride.'
+SENTENCE_TOKENS = ['"', "It", "'", "s", "the", "last", "he", "painted", ",", "you", "know", ",", '"', "Mrs", ".",
+                   "Gisburn", "said", "with", "pardonable", "pride", "."]
+SENTENCE_IDS = [1, 56, 2, 850, 988, 602, 533, 746, 5, 1126, 596, 5, 1, 67, 7, 38, 851, 1108, 754, 793, 7]
+TEXTS = ["Hello, do you like tea?", "In the sunlit terraces of the palace."]
+SPECIAL_TOKENS = ["Hello", ",", "do", "you", "like", "tea", "?", "<|endoftext|>", "In", "the", "sunlit", "terraces",
+                  "of", "the", "palace", "."]
+SPECIAL_IDS = [1131, 5, 355, 1126, 628, 975, 10, 1130, 55, 988, 956, 984, 722, 988, 1131, 7]
+STREAM = [40, 367, 2885, 1464, 1807, 3619, 402, 271, 10899, 2138, 257, 7026, 15632, 438, 2016, 257, 922, 5891, 1576,
+          438, 568, 340, 373, 645, 1049, 5975, 284, 502, 284, 3285, 326, 11, 287]
+INPUTS = [STREAM[4 * i:4 * i + 4] for i in range(8)]
+TARGETS = [STREAM[4 * i + 1:4 * i + 5] for i in range(8)]
+EMBEDDING = [[0.3374, -0.1778, -0.1690], [0.9178, 1.5810, 1.3010], [1.2753, -0.2010, -0.1606],
+             [-0.4015, 0.9666, -1.1481], [-1.1589, 0.3255, -0.6315], [-2.8400, -0.7849, -1.4096]]
+WORDS = ["Your", "journey", "starts", "with", "one", "step"]
+SENTENCE_VECTORS = [[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64], [0.22, 0.58, 0.33],
+                    [0.77, 0.25, 0.10], [0.05, 0.80, 0.55]]
+SCORES = [[0.2899, 0.0, 0.0, 0.0, 0.0, 0.0], [0.4656, 0.1723, 0.0, 0.0, 0.0, 0.0],
+          [0.4594, 0.1703, 0.1731, 0.0, 0.0, 0.0], [0.2642, 0.1024, 0.1036, 0.0186, 0.0, 0.0],
+          [0.2183, 0.0874, 0.0882, 0.0177, 0.0786, 0.0], [0.3408, 0.1270, 0.1290, 0.0198, 0.1290, 0.0078]]
+CAUSAL_WEIGHTS = torch.softmax(torch.tensor(SCORES).masked_fill(torch.triu(torch.ones(6, 6), 1).bool(), -torch.inf)
+                               / 2**0.5, dim=-1)
+KEPT = [[1, 1, 0, 1, 1, 0], [0, 0, 0, 1, 0, 1], [1, 1, 1, 1, 0, 1], [0, 1, 1, 0, 0, 1], [0, 1, 0, 1, 0, 1],
+        [0, 1, 1, 1, 1, 0]]
+GRADS_WITHOUT = [0.0002017, 0.0001201, 0.0007152, 0.001399, 0.00505]
+GRADS_WITH = [0.2217, 0.2069, 0.329, 0.2666, 1.326]
+VOCAB = ["closer", "every", "effort", "forward", "inches", "moves", "pizza", "toward", "you"]
+LOGITS = [4.51, 0.89, -1.90, 6.75, 1.63, -1.62, -1.89, 6.28, 1.79]
+CE_INPUTS = [["every", " effort", " moves"], ["I", " really", " like"]]
+CE_TARGETS = [[" effort", " moves", " you"], [" really", " like", " chocolate"]]
+CE_PROBAS = [[7.4540e-05, 3.1061e-05, 1.1563e-05], [1.0337e-05, 5.6776e-05, 4.7559e-06]]
+
+# every diagram, drawn with the data its notebook passes
+CASES = {
+    "draw_tokenization_pipeline": lambda: draw_tokenization_pipeline(SENTENCE, SENTENCE_TOKENS, SENTENCE_IDS),
+    "draw_special_tokens": lambda: draw_special_tokens(TEXTS, SPECIAL_TOKENS, SPECIAL_IDS),
+    "draw_bpe_merges": lambda: draw_bpe_merges(),
+    "draw_next_token_pairs": lambda: draw_next_token_pairs([290, 4920, 2241, 287, 257],
+                                                           [" and", " established", " himself", " in", " a"]),
+    "draw_stride_windows": lambda: draw_stride_windows(STREAM),
+    "draw_windows_to_batch": lambda: draw_windows_to_batch(INPUTS, TARGETS),
+    "draw_embedding_lookup": lambda: draw_embedding_lookup(EMBEDDING, [2, 3, 5, 1]),
+    "draw_input_embeddings": lambda: draw_input_embeddings(INPUTS),
+    "draw_context_vector": lambda: draw_context_vector(SENTENCE_VECTORS, WORDS, query=1),
+    "draw_qkv_projections": lambda: draw_qkv_projections(words=WORDS),
+    "draw_causal_mask": lambda: draw_causal_mask(SCORES, WORDS, d_k=2),
+    "draw_attention_dropout": lambda: draw_attention_dropout(CAUSAL_WEIGHTS, KEPT, p=0.5),
+    "draw_multihead_attention": lambda: draw_multihead_attention(),
+    "draw_multihead_shapes": lambda: draw_multihead_shapes(),
+    "draw_gpt_architecture": lambda: draw_gpt_architecture(),
+    "draw_transformer_block": lambda: draw_transformer_block(),
+    "draw_shortcut_connections": lambda: draw_shortcut_connections(GRADS_WITHOUT, GRADS_WITH),
+    "draw_feed_forward": lambda: draw_feed_forward(),
+    "draw_layer_norm": lambda: draw_layer_norm([0.2260, 0.3470, 0.0, 0.2216, 0.0, 0.0], eps=0.0, unbiased=True),
+    "draw_generation_loop": lambda: draw_generation_loop([15496, 11, 314, 716],
+                                                         [27018, 24086, 47843, 30961, 42348, 7267], 1024,
+                                                         "Hello, I am Featureiman Byeswickattribute argue"),
+    "draw_training_loop": lambda: draw_training_loop(),
+    "draw_cross_entropy": lambda: draw_cross_entropy(CE_INPUTS, CE_TARGETS, CE_PROBAS),
+    "draw_temperature_top_k": lambda: draw_temperature_top_k(LOGITS, VOCAB),
+    "draw_classifier_head": lambda: draw_classifier_head(),
+    "draw_last_token": lambda: draw_last_token(),
+    "draw_lora": lambda: draw_lora(),
+}
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def texts_of(fig: Figure) -> list[Text]:
+    """The visible, non-empty texts of a figure."""
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def all_text(fig: Figure) -> str:
+    return "\n".join(t.get_text() for t in texts_of(fig))
+
+
+def layout_problems(fig: Figure) -> list[str]:
+    """Texts outside the figure, overlapping each other, or running out of the box they label."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    extents = [(t, t.get_window_extent(renderer)) for t in texts_of(fig)]
+    problems = []
+    inside = fig.bbox.padded(0.5)
+    for text, box in extents:
+        if not (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1):
+            problems.append(f"outside the figure: {text.get_text()!r}")
+    for i, (a, box_a) in enumerate(extents):
+        for b, box_b in extents[i + 1:]:
+            if box_a.padded(-1).overlaps(box_b.padded(-1)):  # 1 pixel of tolerance: touching is not overlapping
+                problems.append(f"overlap: {a.get_text()!r} and {b.get_text()!r}")
+    patches = {p.get_gid(): p for p in fig.axes[0].patches if p.get_gid()}
+    for text, box in extents:
+        gid = text.get_gid() or ""
+        if gid.endswith(":label"):
+            frame = patches[gid.removesuffix(":label")].get_window_extent(renderer).padded(-1)
+            if not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1):
+                problems.append(f"runs out of its box: {text.get_text()!r}")
+        else:  # a free label must not lie on a box
+            for patch in patches.values():
+                if box.padded(-1).overlaps(patch.get_window_extent(renderer)):
+                    problems.append(f"lies on a box: {text.get_text()!r}")
+                    break
+    return problems
+
+
+def png_of(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def lightness(colour: str) -> float:
+    """CIE L* of an sRGB colour: what a greyscale print keeps."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour)]
+    y = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 116 * y ** (1 / 3) - 16 if y > 0.008856 else 903.3 * y
+
+
+# --- every diagram ---
+
+
+def test_every_diagram_function_has_a_case():
+    public = {name for name, _ in inspect.getmembers(diagrams, inspect.isfunction) if name.startswith("draw_")}
+    assert public == set(CASES)
+    assert len(public) >= 20
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_renders_to_a_small_png_of_notebook_width(name):
+    fig = CASES[name]()
+    assert isinstance(fig, Figure)
+    data = png_of(fig)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = Image.open(io.BytesIO(data)).size
+    assert 850 <= width <= 950  # 8.5 to 9.5 inches at 100 dpi: the width of a notebook cell
+    assert 300 <= height <= 800
+    assert len(data) < 100_000  # a notebook with its figures stays well under 2 MiB
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_text_is_legible_apart_and_inside(name):
+    fig = CASES[name]()
+    assert all(t.get_fontsize() >= FS_SMALL for t in texts_of(fig))
+    assert layout_problems(fig) == []
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_has_a_title_larger_than_its_text(name):
+    fig = CASES[name]()
+    sizes = [t.get_fontsize() for t in texts_of(fig)]
+    assert max(sizes) > FS_SMALL + 2
+
+
+def test_diagrams_neither_show_nor_save(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a diagram function must not show or save")
+
+    monkeypatch.setattr(plt, "show", refuse)
+    monkeypatch.setattr(Figure, "savefig", refuse)
+    monkeypatch.setattr(Figure, "show", refuse)
+    for make in CASES.values():
+        plt.close(make())
+
+
+def test_fills_differ_in_lightness_for_greyscale():
+    solid = {kind: lightness(colour) for kind, colour in FILLS.items() if kind not in ("plain", "masked", "frozen")}
+    values = sorted(solid.values())
+    assert all(b - a >= 7 for a, b in zip(values, values[1:], strict=False)), solid
+    assert diagrams.HATCHES.keys() == {"masked", "frozen"}  # the two white or near-grey kinds carry a hatch
+
+
+def test_the_layout_check_catches_overlaps_and_overflow():
+    fig, ax = diagrams._canvas(4, 2)
+    diagrams._box(ax, 0.1, 0.1, 0.3, 0.3, "far too long a label for this box")
+    diagrams._label(ax, 2, 1, "one")
+    diagrams._label(ax, 2.05, 1, "one")
+    diagrams._label(ax, 3.95, 1.9, "off the edge", ha="left")
+    problems = layout_problems(fig)
+    assert any(p.startswith("runs out of its box") for p in problems)
+    assert any(p.startswith("overlap: 'one'") for p in problems)
+    assert any(p.startswith("outside the figure") for p in problems)
+
+
+# --- what each diagram shows ---
+
+
+def test_gpt_architecture_shows_gpt2_small():
+    text = all_text(draw_gpt_architecture())
+    for expected in ("× 12", "Final LayerNorm", "Token embedding\n50,257 × 768", "Position embedding\n1,024 × 768",
+                     "Linear output head\n768 → 50,257", "Transformer block", "Masked multi-head attention",
+                     "Dropout (0.1)", "logits: (batch, num_tokens, 50,257)"):
+        assert expected in text
+
+
+def test_gpt_architecture_follows_the_config():
+    text = all_text(draw_gpt_architecture({"vocab_size": 1000, "context_length": 64, "emb_dim": 128, "n_heads": 4,
+                                           "n_layers": 2, "drop_rate": 0.0, "qkv_bias": False}))
+    assert "× 2" in text and "1,000 × 128" in text and "64 × 128" in text and "GPT-2 small" not in text
+
+
+def test_transformer_block_shows_pre_layernorm_and_two_shortcuts():
+    fig = draw_transformer_block()
+    texts = [t.get_text() for t in texts_of(fig)]
+    order = [t for t in texts if t in ("LayerNorm 1", "Masked multi-head attention", "Dropout (0.1)", "+",
+                                       "LayerNorm 2", "Feed forward")]
+    assert order == ["LayerNorm 1", "Masked multi-head attention", "Dropout (0.1)", "+", "LayerNorm 2",
+                     "Feed forward", "Dropout (0.1)", "+"]
+    assert "Linear 768 → 3,072, GELU, Linear 3,072 → 768" in texts
+    assert "12 heads × 64 = 768, causal mask" in texts
+
+
+def test_tokenization_pipeline_shows_every_token_and_id():
+    texts = [t.get_text() for t in texts_of(draw_tokenization_pipeline(SENTENCE, SENTENCE_TOKENS, SENTENCE_IDS))]
+    assert SENTENCE in texts
+    for token, idx in zip(SENTENCE_TOKENS, SENTENCE_IDS, strict=True):
+        assert token in texts and str(idx) in texts
+    assert "1,130" in all_text(draw_tokenization_pipeline(SENTENCE, SENTENCE_TOKENS, SENTENCE_IDS))
+
+
+def test_special_tokens_mark_unknown_words_and_the_boundary():
+    texts = [t.get_text() for t in texts_of(draw_special_tokens(TEXTS, SPECIAL_TOKENS, SPECIAL_IDS))]
+    assert "Hello, do you like tea?" in texts and "In the sunlit terraces of the palace." in texts
+    assert texts.count("1131") == 2 and texts.count("1130") == 1 and texts.count("<|endoftext|>") == 2
+    assert "<|unk|>" in all_text(draw_special_tokens(TEXTS, SPECIAL_TOKENS, SPECIAL_IDS))
+
+
+def test_bpe_merges_default_is_what_gpt2_does_to_terraces():
+    from helpers.tokenizers import BPETokenizer
+
+    steps, ranks, ids = bpe_merge_steps(BPETokenizer.from_gpt2(), " terraces")
+    assert [tuple(s) for s in steps] == list(TERRACES_STEPS)
+    assert tuple(ranks) == TERRACES_RANKS and tuple(ids) == TERRACES_IDS
+    text = all_text(draw_bpe_merges(steps, ranks, ids))
+    assert "merge 'Ġ' + 't' (rank 0)" in text and "merge 'Ġter' + 'r' (rank 8,556)" in text and "8812" in text
+
+
+def test_bpe_merge_steps_stops_where_no_merge_applies():
+    from helpers.tokenizers import BPETokenizer
+
+    steps, ranks, _ = bpe_merge_steps(BPETokenizer.from_gpt2(), "Akwirw")
+    assert steps[-1] == ["Ak", "w", "ir", "w"] and ranks == [87, 33645]
+
+
+def test_next_token_pairs_show_the_four_tasks():
+    text = all_text(CASES["draw_next_token_pairs"]())
+    assert "4 prediction tasks" in text and "4920\nestablished" in text and "task 4: context" in text
+
+
+def test_stride_windows_describe_overlap_and_tiling():
+    text = all_text(draw_stride_windows(STREAM))
+    assert "stride = 1: neighbouring windows share 3 of their 4 tokens" in text
+    assert "stride = 4: the windows tile the text, no overlap" in text and "15632" in text
+
+
+def test_windows_to_batch_shows_the_batch():
+    text = all_text(draw_windows_to_batch(INPUTS, TARGETS))
+    assert "(8, 4)" in text and "window 7" in text and "3285" in text and "287" in text
+
+
+def test_embedding_lookup_picks_the_rows():
+    texts = [t.get_text() for t in texts_of(draw_embedding_lookup(EMBEDDING, [2, 3, 5, 1]))]
+    assert texts.count("−2.8400") == 2 and texts.count("1") >= 4 and "row 5" in texts
+
+
+def test_input_embeddings_show_the_shapes_and_the_example():
+    text = all_text(draw_input_embeddings(INPUTS))
+    assert "(8, 4, 256)" in text and "(4, 256)" in text and "tok_emb.weight[373]" in text
+
+
+def test_context_vector_has_the_notebooks_numbers():
+    text = all_text(draw_context_vector(SENTENCE_VECTORS, WORDS, query=1))
+    for number in ("0.9544", "1.4950", "0.1385", "0.2379", "0.4419", "0.6515", "0.5683"):
+        assert number in text
+
+
+def test_causal_mask_masks_the_future():
+    texts = [t.get_text() for t in texts_of(draw_causal_mask(SCORES, WORDS, d_k=2))]
+    assert texts.count("−∞") == 15 and "0.5517" in texts and "0.1529" in texts
+
+
+def test_attention_dropout_zeroes_and_doubles():
+    texts = [t.get_text() for t in texts_of(draw_attention_dropout(CAUSAL_WEIGHTS, KEPT, p=0.5))]
+    assert texts.count("×2") == 21 and "2.00" in texts
+
+
+def test_multihead_diagrams_show_the_split():
+    text = all_text(draw_multihead_attention())
+    assert "columns 704–767" in text and "12 × 64 = 768" in text and "head 11" in text
+    text = all_text(draw_multihead_shapes(batch=2, num_tokens=6, d_in=3, d_out=4, num_heads=2))
+    assert "(2, 2, 6, 2)" in text and ".transpose(1, 2)" in text and "self.out_proj(context)" in text
+
+
+def test_shortcut_feed_forward_layer_norm_and_generation():
+    assert "0.0002017" in all_text(draw_shortcut_connections(GRADS_WITHOUT, GRADS_WITH))
+    assert "4,722,432" in all_text(draw_feed_forward())
+    text = all_text(draw_layer_norm([0.2260, 0.3470, 0.0, 0.2216, 0.0, 0.0], eps=0.0, unbiased=True))
+    assert "1.4126" in text and "variance 1.0000" in text and "mean 0.0000" in text
+    text = all_text(CASES["draw_generation_loop"]())
+    assert "27018" in text and "argmax" in text and "1,024" in text
+
+
+def test_pretraining_diagrams():
+    assert "every 12 steps" in all_text(draw_training_loop(num_epochs=6, eval_freq=12))
+    text = all_text(draw_training_loop())
+    assert "every eval_freq steps" in text and "each epoch (num_epochs of them)" in text
+    text = all_text(draw_cross_entropy(CE_INPUTS, CE_TARGETS, CE_PROBAS))
+    assert "loss\n10.7940" in text and "−9.5042" in text
+    texts = [t.get_text() for t in texts_of(draw_temperature_top_k(LOGITS, VOCAB))]
+    for expected in ("T = 1", "T = 0.1", "T = 5", "top-k = 3", "0.58", "0.99", "forward", "pizza"):
+        assert expected in texts
+    assert texts.count("0") == 6  # top-3 leaves six tokens at probability 0
+
+
+def test_classifier_diagrams():
+    text = all_text(draw_classifier_head())
+    assert "out_head: Linear(768, 50,257)" in text and "new out_head: Linear(768, 2)" in text
+    assert "position 3: sees all" in all_text(draw_last_token())
+    text = all_text(draw_lora(768, 768, rank=8, alpha=16))
+    assert "× alpha / r = 16 / 8 = 2" in text and "12,288" in text and "589,824" in text
+
+
+# --- bad input ---
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: draw_tokenization_pipeline(SENTENCE, SENTENCE_TOKENS, SENTENCE_IDS[:-1]),
+         "tokens and ids must be equally long.*tokens has 21, ids has 20"),
+        (lambda: draw_special_tokens(TEXTS, SPECIAL_TOKENS[:3], SPECIAL_IDS), "tokens and ids must be equally long"),
+        (lambda: draw_special_tokens([], SPECIAL_TOKENS, SPECIAL_IDS), "at least one text"),
+        (lambda: draw_special_tokens(["a very long text " * 6, "x"], ["a"], [1]), "too long to draw"),
+        (lambda: draw_bpe_merges([["a", "b"], ["ab", "c"]], None, None), "step 1 joins to 'abc'"),
+        (lambda: draw_bpe_merges(TERRACES_STEPS, (0, 7), None), "one rank per merge: 7 merges but 2 ranks"),
+        (lambda: draw_bpe_merges(TERRACES_STEPS, TERRACES_RANKS, (1, 2, 3)), "one id per final piece"),
+        (lambda: draw_bpe_merges([], None, None), "non-empty"),
+        (lambda: draw_next_token_pairs([1, 2, 3], context_size=4), "at least context_size \\+ 1 = 5"),
+        (lambda: draw_next_token_pairs([1, 2, 3, 4, 5], ["a", "b"]), "token_ids and words must be equally long"),
+        (lambda: draw_stride_windows(STREAM[:10]), "need 13 token ids, got 10"),
+        (lambda: draw_stride_windows(STREAM, strides=(0, 4)), "must be >= 1"),
+        (lambda: draw_windows_to_batch(INPUTS, TARGETS[:7]), "same shape"),
+        (lambda: draw_windows_to_batch(INPUTS, INPUTS), "shifted by one"),
+        (lambda: draw_embedding_lookup(EMBEDDING, [2, 6]), r"ids \[6\] are out of range .* 6 rows"),
+        (lambda: draw_embedding_lookup([1.0, 2.0], [0]), "2-d table"),
+        (lambda: draw_input_embeddings(INPUTS, example=(8, 0)), "outside the \\(8, 4\\) batch"),
+        (lambda: draw_context_vector(SENTENCE_VECTORS, WORDS[:5]), "one row per word.*5 words"),
+        (lambda: draw_context_vector(SENTENCE_VECTORS, WORDS, query=6), "query=6 is out of range"),
+        (lambda: draw_qkv_projections(6, 3, 2, WORDS[:2]), "one word per token: 6 tokens but 2 words"),
+        (lambda: draw_causal_mask(SCORES, WORDS[:4]), "6 tokens but 4 words"),
+        (lambda: draw_causal_mask([[1.0, 2.0, 3.0]], WORDS[:1]), "must be square"),
+        (lambda: draw_attention_dropout(CAUSAL_WEIGHTS, KEPT[:5], 0.5), "square|same shape"),
+        (lambda: draw_attention_dropout(CAUSAL_WEIGHTS, KEPT, 1.0), r"p must be in \[0, 1\)"),
+        (lambda: draw_multihead_attention(num_heads=5, d_out=768), "d_out=768 must be a positive multiple of "
+                                                                   "num_heads=5"),
+        (lambda: draw_multihead_shapes(d_out=5, num_heads=2), "d_out=5 a multiple of num_heads=2"),
+        (lambda: draw_gpt_architecture({"vocab_size": 10}), "lacks the keys"),
+        (lambda: draw_transformer_block({"emb_dim": 8}), "lacks the keys"),
+        (lambda: draw_shortcut_connections(GRADS_WITHOUT, GRADS_WITH[:4]),
+         "without_shortcut and with_shortcut must be equally long"),
+        (lambda: draw_shortcut_connections(GRADS_WITHOUT, GRADS_WITH, (3, 3)), "one more size than there are layers"),
+        (lambda: draw_feed_forward(0), "must be >= 1"),
+        (lambda: draw_layer_norm([1.0]), "2 to 8 numbers"),
+        (lambda: draw_generation_loop([], [1]), "must not be empty"),
+        (lambda: draw_generation_loop([1], [2], context_size=0), "context_size must be >= 1"),
+        (lambda: draw_training_loop(eval_freq=0), "must be >= 1 \\(or None\\)"),
+        (lambda: draw_cross_entropy(CE_INPUTS, CE_TARGETS[:1], CE_PROBAS), "target_tokens must be a 2 x 3 table"),
+        (lambda: draw_cross_entropy(CE_INPUTS, CE_TARGETS, [[0.5, 0.0, 0.1], [0.1, 0.1, 0.1]]), "probabilities"),
+        (lambda: draw_temperature_top_k(LOGITS, VOCAB[:8]), "logits and vocab must be equally long"),
+        (lambda: draw_temperature_top_k(LOGITS, VOCAB, temperatures=(1, 0)), "temperatures must be > 0"),
+        (lambda: draw_temperature_top_k(LOGITS, VOCAB, top_k=10), "top_k must be between 1 and 9"),
+        (lambda: draw_classifier_head(num_classes=3), "class_names must hold num_classes=3 names"),
+        (lambda: draw_last_token(["only"]), "2 to 8 tokens"),
+        (lambda: draw_lora(rank=0), "rank"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_bpe_merge_steps_rejects_bad_input():
+    with pytest.raises(TypeError, match="BPETokenizer"):
+        bpe_merge_steps(object(), " terraces")
+    from helpers.tokenizers import BPETokenizer
+
+    with pytest.raises(ValueError, match="non-empty"):
+        bpe_merge_steps(BPETokenizer({}), "")
+
+
+def test_numbers_are_written_with_true_minus_signs():
+    assert diagrams._fmt(-0.5) == "−0.5000" and diagrams._fmt(-math.inf) == "−∞"
