@@ -194,7 +194,9 @@ class MultiHeadAttention(nn.Module):
         # is_causal aligns the mask with the top-left corner: right without cached keys. One new token may see
         # every key (no mask); several new tokens after cached ones need the mask's rows at their positions.
         is_causal = cached == 0 and num_tokens > 1
-        attn_mask = None if cached == 0 or num_tokens == 1 else ~self.mask[cached : cached + num_tokens, : cached + num_tokens]
+        attn_mask = None
+        if cached and num_tokens > 1:
+            attn_mask = ~self.mask[cached : cached + num_tokens, : cached + num_tokens]  # True = may attend
         context = F.scaled_dot_product_attention(
             queries, keys, values, attn_mask=attn_mask, dropout_p=self.dropout.p if self.training else 0.0,
             is_causal=is_causal,

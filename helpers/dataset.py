@@ -1,7 +1,7 @@
 """Sliding-window dataset and data loader: one long token stream -> (input, target) pairs for next-token prediction.
 
-Built in notebooks/02_sliding_window.ipynb ("2. A dataset of input/target windows"); chapter 5's training loop
-imports `create_dataloader_v1` from here.
+Built in notebooks/02_sliding_window.ipynb (section 2.6, "Data sampling with a sliding window"); chapter 5's
+training loop imports `create_dataloader_v1` from here.
 """
 
 from __future__ import annotations

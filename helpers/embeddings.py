@@ -1,7 +1,8 @@
 """Token and position embeddings: a checked lookup, the lookup as a one-hot product, sinusoidal positions.
 
-Built in notebooks/03_embeddings.ipynb (sections 2 "Lookup = one-hot times a matrix", 3 "Token and position
-embeddings for a batch" and 4 "Fixed and learned positions").
+Built in notebooks/03_embeddings.ipynb, in its "Beyond the book" sections "a lookup is a one-hot vector times a
+matrix" (`embedding_as_linear`), "ids that do not exist" (`embedding_lookup`) and "fixed and learned positions"
+(`sinusoidal_encoding`, `cosine_similarity_matrix`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.dataset import _check_positive_int  # the same argument check as chapter 2b's windows
+from helpers.dataset import _check_positive_int  # the same argument check as notebook 02's windows
 from helpers.tokenizers import plural
 
-__all__ = ["cosine_similarity_matrix", "embedding_as_linear", "embedding_lookup", "pca_2d", "sinusoidal_encoding"]
+__all__ = [
+    "cosine_similarity_matrix",
+    "embedding_as_linear",
+    "embedding_lookup",
+    "out_of_range_message",
+    "pca_2d",
+    "sinusoidal_encoding",
+]
 
 
 def _check_embedding(embedding: object) -> nn.Embedding:
@@ -24,7 +32,7 @@ def _check_embedding(embedding: object) -> nn.Embedding:
     return embedding
 
 
-def _out_of_range_message(ids: torch.Tensor, vocab_size: int) -> str | None:
+def out_of_range_message(ids: torch.Tensor, vocab_size: int) -> str | None:
     """Describe the first id outside 0..vocab_size-1, or None when there is none."""
     bad = (ids < 0) | (ids >= vocab_size)
     if not bool(bad.any()):
@@ -55,12 +63,12 @@ def embedding_lookup(embedding: nn.Embedding, token_ids: torch.Tensor | Sequence
         ids = ids.long()
     try:
         if ids.device.type != "cpu":  # accelerators fail with a device-side assert, which cannot be caught
-            message = _out_of_range_message(ids, vocab_size)
+            message = out_of_range_message(ids, vocab_size)
             if message:
                 raise IndexError(message)
         return embedding(ids)
     except IndexError as err:
-        message = _out_of_range_message(ids, vocab_size)
+        message = out_of_range_message(ids, vocab_size)
         if message is None:
             raise
         raise IndexError(message) from err

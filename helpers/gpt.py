@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.attention import KVCache, MultiHeadAttention, causal_mask
-from helpers.embeddings import _out_of_range_message as out_of_range_message
+from helpers.embeddings import out_of_range_message
 
 __all__ = [
     "CONFIG_KEYS",
@@ -217,7 +217,8 @@ class GPTModel(nn.Module):
         check_token_ids(in_idx, self.cfg["vocab_size"], self.cfg["context_length"], start)
         num_tokens = in_idx.shape[1]
         tok_embeds = self.tok_emb(in_idx)  # (batch, num_tokens, emb_dim)
-        pos_embeds = self.pos_emb(torch.arange(start, start + num_tokens, device=in_idx.device))  # (num_tokens, emb_dim)
+        positions = torch.arange(start, start + num_tokens, device=in_idx.device)
+        pos_embeds = self.pos_emb(positions)  # (num_tokens, emb_dim)
         x = tok_embeds + pos_embeds
         x = self.drop_emb(x)
         if kv_caches is None:

@@ -1,8 +1,9 @@
 """Tokenizers: from raw text to token ids.
 
-Built in notebooks/01_text_and_tokens.ipynb: `split_words` and `join_words` in sections 2 and 6,
-`SimpleTokenizerV1` and `SimpleTokenizerV2` in sections 4-6 ("Decoding without invented spaces"),
-`bytes_to_unicode` and `BPETokenizer` in section 8 ("Byte pair encoding from scratch").
+Built in notebooks/01_text_and_tokens.ipynb: `split_words` in section 2.2, `SimpleTokenizerV1` and
+`SimpleTokenizerV2` in sections 2.3-2.4, `join_words` in "Beyond the book: decoding without invented spaces",
+`bytes_to_unicode`, `GPT2_PATTERN`, `merge_pair`, `learn_merges` and `BPETokenizer` in "Beyond the book: byte pair
+encoding from scratch".
 `gpt2_encoding` is first used in notebooks/00_setup_check.ipynb ("The GPT-2 tokenizer").
 """
 
@@ -85,6 +86,16 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
 
 # How a printed text shows whitespace that would otherwise look like nothing (helpers.plots shows tokens so too).
 _VISIBLE_WHITESPACE = str.maketrans({"\n": "↵", "\t": "→", "\r": "␍"})
+
+
+def compile_pattern(pattern: object) -> regex.Pattern:
+    """The pre-tokenizer regex `pattern`, compiled; a `TypeError`/`ValueError` naming it when it is not one."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a regex string, got {type(pattern).__name__}")
+    try:
+        return regex.compile(pattern)
+    except regex.error as err:
+        raise ValueError(f"pattern {pattern!r} is not a valid regex: {err}") from None
 
 
 def show_whitespace(text: str) -> str:
@@ -301,12 +312,7 @@ class BPETokenizer:
             if idx in vocab or idx in specials.values() or idx < 0:
                 raise ValueError(f"special token {text!r}: id {idx} is already in use (or negative)")
             specials[text] = idx
-        if not isinstance(pattern, str):
-            raise TypeError(f"pattern must be a regex string, got {type(pattern).__name__}")
-        try:
-            self._pat = regex.compile(pattern)
-        except regex.error as err:
-            raise ValueError(f"pattern {pattern!r} is not a valid regex: {err}") from None
+        self._pat = compile_pattern(pattern)
 
         self.merges = checked_merges
         self.special_tokens = specials
@@ -487,12 +493,7 @@ class BPETokenizer:
                 f"got {vocab_size}"
             )
         n_merges = vocab_size - smallest
-        if not isinstance(pattern, str):
-            raise TypeError(f"pattern must be a regex string, got {type(pattern).__name__}")
-        try:
-            pat = regex.compile(pattern)
-        except regex.error as err:
-            raise ValueError(f"pattern {pattern!r} is not a valid regex: {err}") from None
+        pat = compile_pattern(pattern)
         parts = regex.split("|".join(regex.escape(s) for s in specials), text) if specials else [text]
         counts = Counter(piece for part in parts for piece in pat.findall(part))
         words = [list(piece.encode("utf-8")) for piece in counts]

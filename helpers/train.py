@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from helpers.data import DATA_FILES, load_text
 from helpers.dataset import GPTDatasetV1
 from helpers.gpt import GPT_CONFIG_124M, GPTModel, generate
+from helpers.gpt2_weights import check_state_dict
 from helpers.tokenizers import ENDOFTEXT, gpt2_encoding, plural, show_whitespace
 
 __all__ = [
@@ -375,16 +376,11 @@ def load_checkpoint(
     if model is None:
         model = GPTModel(saved_config)
     target = _unwrap(model)
-    current = target.state_dict()
-    missing = sorted(set(current) - set(state))
-    unexpected = sorted(set(state) - set(current))
-    misshaped = [f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(current[k].shape)}"
-                 for k in sorted(set(state) & set(current)) if state[k].shape != current[k].shape]
-    if missing or unexpected or misshaped:
-        raise CheckpointError(
-            f"{weights_path} does not fit the model: missing {missing}, unexpected {unexpected}, "
-            f"mis-shaped {misshaped}"
-        )
+    expected = {key: value.shape for key, value in target.state_dict().items()}
+    try:
+        check_state_dict(state, expected, str(weights_path))
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
     target.load_state_dict(state)
     target.to(device)
     if optimizer is not None:
