@@ -1,0 +1,72 @@
+"""Project-wide pytest hooks: nbval runs every notebook in a kernel that reseeds its random generators.
+
+(Fixtures for the unit tests are in tests/conftest.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# IPython startup file for the notebooks' kernels: before each cell, move every random generator already in use to
+# a state that no notebook sets. A cell that seeds itself prints what it stored; a cell that draws random numbers
+# without seeding (relying on the state an earlier cell left behind) prints something else, and nbval names it.
+# So the one nbval run of each notebook also checks that a learner can re-run any cell alone.
+RESEED_BEFORE_EACH_CELL = """
+import sys
+
+
+def _reseed_before_cell(info):
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(97531)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(97531)
+    if "random" in sys.modules:
+        sys.modules["random"].seed(97531)
+
+
+get_ipython().events.register("pre_run_cell", _reseed_before_cell)
+"""
+RESEED_NOTE = (
+    "(nbval runs each notebook in a kernel that reseeds torch, numpy and random before every cell: a cell that "
+    "draws random numbers must seed itself, e.g. torch.manual_seed(123) at its top)"
+)
+
+
+RESEED_DIR = pytest.StashKey[Path]()
+
+
+def reseeding_ipython_dir(folder: Path) -> Path:
+    """Write an IPython folder whose startup file reseeds every random generator before each cell; return it."""
+    startup = folder / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "reseed.py").write_text(RESEED_BEFORE_EACH_CELL)
+    return folder
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Kernels started by nbval (they inherit this environment) reseed before every cell."""
+    folder = reseeding_ipython_dir(Path(tempfile.mkdtemp(prefix="nbval-ipython-")))
+    config.stash[RESEED_DIR] = folder
+    os.environ["IPYTHONDIR"] = str(folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(RESEED_DIR, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failing notebook cell says that its kernel reseeds, the likely cause when only random numbers differ."""
+    report = yield
+    if report.failed and call.when == "call" and item.path.suffix == ".ipynb" and report.longrepr is not None:
+        report.longrepr = f"{report.longrepr}\n{RESEED_NOTE}"
+    return report
+
+
