@@ -222,8 +222,16 @@ def hf_from_gpt(model: GPTModel) -> GPT2LMHeadModel:
     """
     from transformers import GPT2LMHeadModel
 
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # transformers < 5
+        from transformers.modeling_utils import no_init_weights
+
     tied = torch.equal(model.out_head.weight, model.tok_emb.weight)
-    hf_model = GPT2LMHeadModel(hf_config_from_gpt(model.cfg, tie_word_embeddings=tied))
+    with no_init_weights():  # every weight is overwritten below: skip drawing random ones (a second at GPT-2's size)
+        hf_model = GPT2LMHeadModel(hf_config_from_gpt(model.cfg, tie_word_embeddings=tied))
+    if tied:
+        hf_model.tie_weights()  # no_init_weights skips the tying too
     state_dict = hf_state_dict_from_gpt(model.state_dict(), model.cfg)
     load_state_dict_strict(hf_model, state_dict)
     return hf_model.train(model.training)
