@@ -1,6 +1,6 @@
-"""Write the figures the README shows, from helpers.diagrams. Run from the course folder:
+"""Write the figures the README shows, from helpers.diagrams (for maintainers). Run from the course folder:
 
-    python docs/make_figures.py
+    python tools/make_readme_figures.py
 
 It writes docs/gpt-architecture.png (the same picture as notebook 05 shows, at 100 dpi). The diagrams use few
 colours, so the PNG is stored with a palette of 128 colours: about a third of the size, with no visible change.
@@ -21,7 +21,8 @@ from PIL import Image  # noqa: E402
 
 from helpers.diagrams import draw_gpt_architecture  # noqa: E402
 
-DOCS = Path(__file__).resolve().parent
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+README_FIGURES = {"gpt-architecture.png": draw_gpt_architecture}
 
 
 def save_png(fig: Figure, path: Path, colours: int = 128) -> None:
@@ -32,13 +33,13 @@ def save_png(fig: Figure, path: Path, colours: int = 128) -> None:
     image.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
-def main() -> None:
-    """Draw each README figure and write it next to this script."""
-    for name, draw in {"gpt-architecture.png": draw_gpt_architecture}.items():
+def main(folder: Path = DOCS) -> None:
+    """Draw each README figure and write it into `folder`."""
+    for name, draw in README_FIGURES.items():
         fig = draw()
-        save_png(fig, DOCS / name)
+        save_png(fig, folder / name)
         plt.close(fig)
-        print(f"wrote docs/{name} ({(DOCS / name).stat().st_size / 1024:.0f} KB)")
+        print(f"wrote {folder / name} ({(folder / name).stat().st_size / 1024:.0f} KB)")
 
 
 if __name__ == "__main__":
