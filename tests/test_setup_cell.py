@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL = ROOT / "tests" / "setup_cell.txt"
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("solutions/*.ipynb"))
 
 # Runs the cell (argv[1]) `times` times in one fresh interpreter and prints what each run raised. In "colab"
 # mode it fakes Colab: a `google.colab` module, and a pip that records its command instead of installing; it
