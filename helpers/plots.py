@@ -355,21 +355,35 @@ def plot_generation_step_times(
 # --- 06_pretraining ---
 
 
+def _plot_train_and_validation(
+    epochs_seen: Sequence[float], counts_seen: Sequence[float], train_values: Sequence[float],
+    val_values: Sequence[float], label: str, count_label: str, legend_loc: str,
+) -> Figure:
+    """Training and validation values against epochs, with a count (tokens, examples) on a second x-axis."""
+    if not len(epochs_seen) == len(counts_seen) == len(train_values) == len(val_values) or not len(epochs_seen):
+        raise ValueError(
+            f"epochs, counts and both value lists must be non-empty and equally long, got {len(epochs_seen)}, "
+            f"{len(counts_seen)}, {len(train_values)} and {len(val_values)}"
+        )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs_seen, train_values, label=f"Training {label}")
+    ax.plot(epochs_seen, val_values, linestyle="-.", label=f"Validation {label}")
+    ax.set_xlabel("Epochs")
+    ax.set_ylabel(label.capitalize())
+    ax.legend(loc=legend_loc)
+    top = ax.twiny()
+    top.plot(counts_seen, train_values, alpha=0)  # invisible: only aligns the count axis with the epochs axis
+    top.set_xlabel(count_label)
+    fig.tight_layout()
+    return fig
+
+
 def plot_losses(
     epochs_seen: Sequence[float], tokens_seen: Sequence[int], train_losses: Sequence[float], val_losses: Sequence[float]
 ) -> Figure:
     """Training and validation loss against epochs, with tokens seen on a second x-axis."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(epochs_seen, train_losses, label="Training loss")
-    ax.plot(epochs_seen, val_losses, linestyle="-.", label="Validation loss")
-    ax.set_xlabel("Epochs")
-    ax.set_ylabel("Loss")
-    ax.legend(loc="upper right")
-    top = ax.twiny()
-    top.plot(tokens_seen, train_losses, alpha=0)  # invisible: only aligns the tokens axis with the epochs axis
-    top.set_xlabel("Tokens seen")
-    fig.tight_layout()
-    return fig
+    return _plot_train_and_validation(epochs_seen, tokens_seen, train_losses, val_losses, "loss", "Tokens seen",
+                                      "upper right")
 
 
 def plot_temperatures(logits: torch.Tensor, labels: Sequence[str], temperatures: Sequence[float]) -> Figure:
@@ -383,5 +397,66 @@ def plot_temperatures(logits: torch.Tensor, labels: Sequence[str], temperatures:
     ax.set_ylabel("Probability")
     ax.set_xticks(positions + width * (len(temperatures) - 1) / 2, labels, rotation=90)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# --- 07_classification_finetuning ---
+
+
+def plot_values(
+    epochs_seen: Sequence[float], examples_seen: Sequence[float], train_values: Sequence[float],
+    val_values: Sequence[float], label: str = "loss",
+) -> Figure:
+    """The book's `plot_values`: training and validation `label` (loss, accuracy) against epochs and examples seen."""
+    return _plot_train_and_validation(epochs_seen, examples_seen, train_values, val_values, label, "Examples seen",
+                                      "best")
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plot_spam_probabilities(texts: Sequence[str], probabilities: Sequence[float], width: int = 48) -> Figure:
+    """One bar per message: the classifier's spam probability, red above the 0.5 line (spam), blue below."""
+    if len(texts) != len(probabilities) or not texts:
+        raise ValueError(f"texts and probabilities must be non-empty and equally long, got {len(texts)} and "
+                         f"{len(probabilities)}")
+    if any(not 0.0 <= p <= 1.0 for p in probabilities):
+        raise ValueError(f"probabilities must lie in [0, 1], got {list(probabilities)}")
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.45 * len(texts)))
+    rows = np.arange(len(texts))[::-1]  # the first message on top
+    colours = ["tab:red" if p > 0.5 else "tab:blue" for p in probabilities]
+    ax.barh(rows, probabilities, color=colours, height=0.6)
+    for row, p in zip(rows, probabilities, strict=True):
+        ax.text(min(p, 0.86) + 0.02, row, f"{p:.2f}", va="center", fontsize=8)
+    ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(rows, [_shorten(t, width) for t in texts], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("spam probability (softmax of the last token's two scores)")
+    ax.legend(handles=[Patch(color="tab:red", label="spam"), Patch(color="tab:blue", label="not spam")],
+              loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracies(results: Mapping[str, Sequence[float]], parts: Sequence[str] = ("train", "validation", "test")
+                    ) -> Figure:
+    """Grouped bars: the accuracy (0 to 1) of each run on each part of the data, with 50% (guessing) marked."""
+    if not results or any(len(values) != len(parts) for values in results.values()):
+        raise ValueError(f"results must map each run to {len(parts)} accuracies ({', '.join(parts)})")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / len(parts)
+    positions = np.arange(len(results))
+    for i, part in enumerate(parts):
+        values = [100 * run[i] for run in results.values()]
+        bars = ax.bar(positions + (i - (len(parts) - 1) / 2) * width, values, width, label=part)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+    ax.axhline(50, color="grey", linestyle="--", linewidth=1, label="guessing")
+    ax.set_xticks(positions, list(results), fontsize=8)
+    ax.set_ylim(0, 108)
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig

@@ -17,9 +17,16 @@ import torch.nn.functional as F
 from IPython.display import HTML, display
 
 from helpers.attention import CausalAttention, MultiHeadAttention, attention_weights
+from helpers.classifier import spam_probability
 from helpers.dataset import create_dataloader_v1, encode_text
 from helpers.embeddings import cosine_similarity_matrix
-from helpers.plots import plot_embedding_row, plot_query_attention, plot_sliding_windows, tokens_html
+from helpers.plots import (
+    plot_embedding_row,
+    plot_query_attention,
+    plot_sliding_windows,
+    plot_spam_probabilities,
+    tokens_html,
+)
 from helpers.tokenizers import BPETokenizer, SimpleTokenizerV1, gpt2_encoding
 
 # --- 01_text_and_tokens ---
@@ -187,3 +194,37 @@ def make_attention_explorer(
         causal=widgets.Checkbox(value=True, description="causal mask"),
         dropout=widgets.Checkbox(value=False, description=f"dropout {dropout_rate:g}"),
     )
+
+
+# --- 07_classification_finetuning ---
+
+
+def spam_explorer(
+    model: torch.nn.Module, tokenizer: Any, max_length: int,
+    text: str = "Congratulations! You have won a free cruise. Text CLAIM to 80086 now!",
+    device: Any = "cpu",
+) -> widgets.interactive:
+    """Type a message, see the classifier's spam probability as a bar and its answer.
+
+    The message is padded or cut to `max_length` tokens, as in training. The widget's `result` is the probability
+    (None while the box is empty). It updates on Enter (or when the box loses focus), not at every key.
+    """
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"max_length must be a whole number >= 1 (train_dataset.max_length), got {max_length!r}")
+
+    def show(text: str = text) -> float | None:
+        if not text.strip():
+            print("Type a message to classify.")
+            return None
+        probability = spam_probability(text, model, tokenizer, device, max_length)
+        fig = plot_spam_probabilities([text], [probability])
+        plt.close(fig)
+        display(fig)
+        n_tokens, length = len(tokenizer.encode(text)), min(max_length, model.pos_emb.weight.shape[0])
+        kept = f", cut to the first {length}" if n_tokens > length else f", padded to {length}"
+        answer = "spam" if probability > 0.5 else "not spam"
+        print(f"{n_tokens} tokens{kept}: {answer} (spam probability {probability:.3f})")
+        return probability
+
+    box = widgets.Text(value=text, description="message", continuous_update=False, layout=widgets.Layout(width="95%"))
+    return widgets.interactive(show, text=box)

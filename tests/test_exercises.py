@@ -589,6 +589,151 @@ def test_5_6(stand_ins):
     unanswered("5.6", models=models, texts={"small": ..., "larger": ...})
 
 
+# --- chapter 6 ---------------------------------------------------------------------------------------------------
+
+CLASSIFIER = {**TINY_CONFIG, "context_length": 192, "emb_dim": 16, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0,
+              "qkv_bias": True}  # a context longer than the longest training message (188 tokens)
+
+
+def spam_classifier(trainable: str = "last_block") -> GPTModel:
+    from helpers.classifier import add_classification_head
+
+    torch.manual_seed(123)
+    model = GPTModel(CLASSIFIER)
+    torch.manual_seed(123)
+    return add_classification_head(model, num_classes=2, trainable=trainable)
+
+
+def fine_tune(model: GPTModel, loader, steps: int = 4, position: int = -1) -> torch.optim.Optimizer:
+    """A few AdamW steps on the classification loss read at token `position` (enough to change every weight)."""
+    torch.manual_seed(123)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    model.train()
+    for (inputs, labels), _ in zip(loader, range(steps), strict=False):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(inputs)[:, position, :], labels).backward()
+        optimizer.step()
+    return optimizer
+
+
+def accuracy_at(model: GPTModel, loader, position: int = -1, num_batches: int | None = None) -> float:
+    model.eval()
+    correct = seen = 0
+    with torch.no_grad():
+        for i, (inputs, labels) in enumerate(loader):
+            if num_batches is not None and i == num_batches:
+                break
+            correct += (model(inputs)[:, position, :].argmax(-1) == labels).sum().item()
+            seen += len(labels)
+    return correct / seen
+
+
+@pytest.fixture(scope="module")
+def spam_data(tmp_path_factory):
+    """Notebook 07's split files, datasets padded to the longest message and to the model's context, loaders."""
+    from helpers.classifier import SpamDataset, create_spam_loaders, spam_splits
+
+    tokenizer = gpt2_encoding()
+    paths = spam_splits(tmp_path_factory.mktemp("sms-spam"))
+    loaders = create_spam_loaders(paths, tokenizer)
+    padded = {name: SpamDataset(paths[name], tokenizer, max_length=192) for name in ("train", "test")}
+    test_192 = torch.utils.data.DataLoader(padded["test"], batch_size=8)
+    return loaders, padded, test_192
+
+
+def test_6_1(spam_data):
+    (train_loader, _, test_loader), padded, test_192 = spam_data
+    model = spam_classifier()
+    fine_tune(model, torch.utils.data.DataLoader(padded["train"], batch_size=8))
+    accuracy = accuracy_at(model, test_192)
+    result = passes("6.1", train_dataset=padded["train"], model=model, test_loader=test_192, test_accuracy=accuracy)
+    assert "every message is padded to 192 tokens, the whole context (the longest training message has 188)" in (
+        result.message)
+    assert f"Test accuracy {accuracy:.2%}" in result.message
+    assert "pads to 188 tokens, the longest training message, as in section 6.3" in wrong(
+        "6.1", train_loader.dataset, model, test_192, accuracy)
+    assert "looks like a percentage" in wrong("6.1", padded["train"], model, test_192, 100 * accuracy)
+    few_batches = accuracy_at(model, test_192, num_batches=3)
+    assert few_batches != accuracy
+    assert "compute it over every batch of the test loader" in wrong("6.1", padded["train"], model, test_192,
+                                                                     few_batches)
+    assert "the test loader's messages are 188 tokens long" in wrong("6.1", padded["train"], model, test_loader,
+                                                                     accuracy)
+    unanswered("6.1", train_dataset=..., model=..., test_loader=..., test_accuracy=...)
+
+
+def test_6_2(spam_data):
+    (train_loader, _, test_loader), _, _ = spam_data
+    model = spam_classifier()
+    for param in model.parameters():
+        param.requires_grad = True
+    optimizer = fine_tune(model, train_loader)
+    accuracy = accuracy_at(model, test_loader)
+    result = passes("6.2", model=model, optimizer=optimizer, test_loader=test_loader, test_accuracy=accuracy)
+    assert result.message.startswith(f"all {sum(p.numel() for p in model.parameters()):,} parameters were trained")
+    # the book's recipe: only the last block, the final norm and the head
+    recipe_model = spam_classifier()
+    recipe_optimizer = fine_tune(recipe_model, train_loader)
+    message = wrong("6.2", recipe_model, recipe_optimizer, test_loader, accuracy_at(recipe_model, test_loader))
+    assert "parameters are still frozen (`tok_emb.weight` is one): make every parameter trainable" in message
+    # unfrozen only after training: the optimizer never stepped the embeddings
+    late = spam_classifier()
+    late_optimizer = fine_tune(late, train_loader)
+    for param in late.parameters():
+        param.requires_grad = True
+    message = wrong("6.2", late, late_optimizer, test_loader, accuracy_at(late, test_loader))
+    assert message.startswith("`tok_emb.weight` (and ") and "set requires_grad = True before training" in message
+    other = torch.optim.AdamW(spam_classifier("all").parameters())
+    assert "the optimizer does not hold `tok_emb.weight`" in wrong("6.2", model, other, test_loader, accuracy)
+    unanswered("6.2", model=model, optimizer=optimizer, test_loader=test_loader, test_accuracy=...)
+
+
+def first_token_functions():
+    def calc_loss_batch(input_batch, target_batch, model, device):
+        logits = model(input_batch.to(device))[:, 0, :]
+        return torch.nn.functional.cross_entropy(logits, target_batch.to(device))
+
+    def calc_accuracy_loader(data_loader, model, device, num_batches=None):
+        return accuracy_at(model, data_loader, position=0, num_batches=num_batches)
+
+    return calc_loss_batch, calc_accuracy_loader
+
+
+def test_6_3(spam_data):
+    from helpers.classifier import calc_accuracy_loader as last_token_accuracy
+    from helpers.classifier import calc_loss_batch as last_token_loss
+    from helpers.exercises import _first_token_task
+
+    reference, batches = _first_token_task()
+    assert accuracy_at(reference, batches, 0) == 1.0 and accuracy_at(reference, batches, -1) < 1.0
+    (train_loader, _, test_loader), _, _ = spam_data
+    model = spam_classifier()
+    fine_tune(model, train_loader, position=0)
+    accuracy = accuracy_at(model, test_loader, position=0)
+    loss_fn, accuracy_fn = first_token_functions()
+    result = passes("6.3", calc_loss_batch=loss_fn, calc_accuracy_loader=accuracy_fn, model=model,
+                    test_loader=test_loader, test_accuracy=accuracy)
+    assert result.message.startswith(f"both functions read the first token. Test accuracy {accuracy:.2%}")
+    assert "calc_loss_batch still reads the last token" in wrong("6.3", last_token_loss, accuracy_fn, model,
+                                                                 test_loader, accuracy)
+    assert "calc_accuracy_loader still reads the last token" in wrong("6.3", loss_fn, last_token_accuracy, model,
+                                                                      test_loader, accuracy)
+
+    def second_token_loss(input_batch, target_batch, model, device):
+        return torch.nn.functional.cross_entropy(model(input_batch)[:, 1, :], target_batch)
+
+    assert "not the cross-entropy of the first token's scores" in wrong("6.3", second_token_loss, accuracy_fn, model,
+                                                                       test_loader, accuracy)
+    last = accuracy_at(model, test_loader, position=-1)
+    assert last != accuracy
+    assert "`test_accuracy` is read at the last token" in wrong("6.3", loss_fn, accuracy_fn, model, test_loader, last)
+    assert "raised ValueError" in wrong("6.3", loss_fn, lambda *args: int("x"), model, test_loader, accuracy)
+    unanswered("6.3", calc_loss_batch=stub, calc_accuracy_loader=stub, model=model, test_loader=test_loader,
+               test_accuracy=accuracy)
+    unanswered("6.3", calc_loss_batch=loss_fn, calc_accuracy_loader=accuracy_fn, model=..., test_loader=test_loader,
+               test_accuracy=...)
+
+
 # --- the notebooks ask every exercise, and the solution notebooks pass every one ---------------------------------
 
 

@@ -1,9 +1,10 @@
 """The chapter notebooks follow one template (GUIDE.md, sections 3, 7 and 10), read from the stored files.
 
-A title naming the book chapter and sections and the run time; section headings that use the book's numbers only
-for the book's sections and mark everything else "Beyond the book"; a summary before the exercises; no helper
-source printed (the learner builds, the package proves); errors shown on purpose with `expect_error`, not as a
-stored traceback; every widget explorer after a static figure of the same view, with a word that it needs a kernel.
+A title naming the book chapter and sections (and an appendix it covers) and the run time; section headings that use
+the book's numbers only for the book's sections and appendices and mark everything else "Beyond the book"; a summary
+before the exercises; no helper source printed (the learner builds, the package proves); errors shown on purpose with
+`expect_error`, not as a stored traceback; every widget explorer after a static figure of the same view, with a word
+that it needs a kernel.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ CHAPTERS = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if p.name[:2] != "00")  #
 
 TITLE = re.compile(r"# (\d\d) · \S.*")
 SUBTITLE = re.compile(
-    r"\*Book chapter \d+, sections? \d+\.\d+(–\d+\.\d+)?\. Runs in about \d+ seconds on a laptop CPU\.\*"
+    r"\*Book chapter \d+, sections? \d+\.\d+(–\d+\.\d+)?(, and appendix [A-E])?\. "
+    r"Runs in about \d+ seconds on a laptop CPU\.\*"
 )
-HEADING = re.compile(r"## (\d+\.\d+(–\d+\.\d+)? \S.*|Beyond the book: \S.*|Summary|Exercises)")
+HEADING = re.compile(r"## (\d+\.\d+(–\d+\.\d+)? \S.*|Appendix [A-E]: \S.*|Beyond the book: \S.*|Summary|Exercises)")
 
 
 def cells(path: Path) -> list[dict]:
