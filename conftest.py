@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -49,7 +50,12 @@ def reseeding_ipython_dir(folder: Path) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Kernels started by nbval (they inherit this environment) reseed before every cell."""
+    """Kernels started by nbval (they inherit this environment) reseed before every cell, on one thread.
+
+    One thread per process (unless OMP_NUM_THREADS is set): the tests' processes run side by side, and a stored
+    output then comes out the same on any number of cores (tools/run_notebooks.py stores them the same way).
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     folder = reseeding_ipython_dir(Path(tempfile.mkdtemp(prefix="nbval-ipython-")))
     config.stash[RESEED_DIR] = folder
     os.environ["IPYTHONDIR"] = str(folder)
@@ -70,3 +76,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+
+
+# --- pytest-xdist: the browser suite's timings, measured in a worker, printed by the main process ---------------
+
+_worker_timings: list[str] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """Collect the lines a worker's browser suite handed over (tests/test_browser.py, TimingReport)."""
+    lines = getattr(node, "workeroutput", {}).get("browser_timings")
+    if lines:
+        _worker_timings.extend(json.loads(lines))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _worker_timings:
+        terminalreporter.section("JupyterLab in the browser: timings")
+        for line in _worker_timings:
+            terminalreporter.write_line(line)
+
+
+# The notebooks that take more than about 8 s under nbval on a 2-core CPU: `pytest -m "not slow"` leaves them out.
+SLOW_NOTEBOOKS = {"05_gpt_model.ipynb", "06_pretraining.ipynb", "07_classification_finetuning.ipynb",
+                  "ch05_solutions.ipynb", "ch06_solutions.ipynb"}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The cells of the slowest notebooks are marked `slow`.
+
+    (pytest-xdist runs with --dist loadfile, so that the cells of one notebook run in order in one kernel.)
+    """
+    if item.path.suffix == ".ipynb" and item.path.name in SLOW_NOTEBOOKS:
+        item.add_marker(pytest.mark.slow)

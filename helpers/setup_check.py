@@ -29,6 +29,7 @@ MINIMUM_VERSIONS: dict[str, str] = {
     "transformers": "4.44",
     "pytest": "8.0",
     "nbval": "0.11",
+    "pytest-xdist": "3.6",
     "hypothesis": "6.100",
     "playwright": "1.50",
 }

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures (the browser suite's are defined in browser_lab.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from browser_lab import artifacts, browser, lab, scratch  # noqa: F401 (fixtures of the browser suite)
 
 
 @dataclass

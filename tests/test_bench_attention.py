@@ -53,6 +53,7 @@ def test_peak_growth_sees_a_temporary_allocation(bench):
     assert 190 <= bench.peak_growth_mib(allocate_200_mib) < 400
 
 
+@pytest.mark.slow
 def test_benchmark_prints_a_row_per_variant():
     args = ["--batch", "1", "--tokens", "16", "--dim", "24", "--heads", "3", "--repeats", "1", "--no-memory"]
     run = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT)

@@ -502,6 +502,7 @@ def resumer(train_loader, load_model=True, load_optimizer=True, epochs=1):
     return resume
 
 
+@pytest.mark.slow
 def test_5_4(checkpoint):
     path, train_loader = checkpoint
     steps = len(train_loader)
@@ -554,6 +555,7 @@ def unigram_model(model: GPTModel) -> GPTModel:
     return model
 
 
+@pytest.mark.slow
 def test_5_5(stand_ins):
     model = stand_ins[0]
     train_loss, val_loss = verdict_losses(model)
@@ -571,6 +573,7 @@ def test_5_5(stand_ins):
     unanswered("5.5", model=..., train_loss=..., val_loss=...)
 
 
+@pytest.mark.slow
 def test_5_6(stand_ins):
     small, larger = stand_ins
     tokenizer = gpt2_encoding()

@@ -75,6 +75,7 @@ def reference_logits(model: GPTModel, idx: torch.Tensor) -> torch.Tensor:
 # --- the book's numbers (the one test that builds GPT-2 small) ---
 
 
+@pytest.mark.slow
 def test_gpt2_small_reproduces_the_book():
     torch.manual_seed(123)
     model = GPTModel(GPT_CONFIG_124M)

@@ -145,6 +145,7 @@ def run_micro_training(verdict, tokenizer, steps: int = 12):
     return model, history, lines
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_records_history(verdict, tokenizer):
     _, history, lines = run_micro_training(verdict, tokenizer)
     assert history.steps == [0, 4, 8]
@@ -154,6 +155,7 @@ def test_training_lowers_the_loss_and_records_history(verdict, tokenizer):
     assert lines[0].startswith("Ep 1 (Step 000000): Train loss ")
 
 
+@pytest.mark.slow
 def test_logged_samples_show_newlines_as_arrows(verdict, tokenizer):
     """A sample that continues with newlines must not look like a sample that stops (issue 15)."""
     model = micro_model()
@@ -170,6 +172,7 @@ def test_logged_samples_show_newlines_as_arrows(verdict, tokenizer):
     assert sample_line == history.samples[0].replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(verdict, tokenizer):
     _, first, _ = run_micro_training(verdict, tokenizer, steps=5)
     _, second, _ = run_micro_training(verdict, tokenizer, steps=5)
@@ -410,6 +413,7 @@ CLI_RUN = ["--preset", "tiny", "--context-length", "16", "--drop-rate", "0", "--
            "--max-steps", "2", "--eval-freq", "100", "--eval-iter", "1", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_cli_without_out_says_that_nothing_is_saved(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(CLI_RUN)
@@ -420,6 +424,7 @@ def test_cli_without_out_says_that_nothing_is_saved(capsys, tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_reports_the_final_loss_over_the_full_loaders_and_where_it_saved(capsys, tmp_path, umask, verdict,
                                                                             tokenizer):
     umask(0o027)
@@ -468,6 +473,7 @@ def run_cli(out: Path, nproc: int, batch_size: int) -> dict[str, torch.Tensor]:
     return load_file(out / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     one = run_cli(tmp_path / "one", nproc=1, batch_size=4)
     two = run_cli(tmp_path / "two", nproc=2, batch_size=2)
