@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -55,4 +56,18 @@ def test_no_unexpected_errors_stderr_or_addresses(path):
         if raises:
             assert any(o["output_type"] == "error" for o in cell.get("outputs", [])), (
                 f"{path.name} cell {i} is marked to raise but stored no error"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_printed_line_is_stored_whole(path):
+    """A print split over two stored pieces of one stream reads as two lines once exported (tools/run_notebooks.py
+    joins them)."""
+    for i, cell in enumerate(code_cells(path)):
+        outputs = cell.get("outputs", [])
+        for first, second in itertools.pairwise(outputs):
+            split = first["output_type"] == "stream" == second["output_type"] and first["name"] == second["name"]
+            assert not split, (
+                f"{path.name} cell {i}: its {first['name']} is stored in pieces ({first['text'][-40:]!r} | "
+                f"{second['text'][:40]!r}); store the notebook with python tools/run_notebooks.py {path.name}"
             )

@@ -8,11 +8,14 @@ Does what *Kernel > Restart Kernel and Run All Cells*, then *Save* does in Jupyt
 the stored outputs fit for nbval and for readers: it drops the per-cell execution timestamps that would change on
 every run, and it joins the pieces of a printed stream that the kernel happened to send separately (a line split
 between two pieces reads as two lines in an exported notebook; tests/test_notebook_hygiene.py checks for them).
-Stops at the first cell that raises, leaving the outputs up to that cell stored, and says which notebook failed.
+Kernels compute on one thread (OMP_NUM_THREADS=1 unless it is set), as under `pytest`, so that the stored numbers
+are the ones the tests compute on any machine. Stops at the first cell that raises, leaving the outputs up to that
+cell stored, and says which notebook failed.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,6 +57,7 @@ def run(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the kernels
     paths = [Path(a) for a in argv] or sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb")
                                               if ".ipynb_checkpoints" not in p.parts)
     for path in paths:
