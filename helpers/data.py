@@ -378,7 +378,7 @@ def _missing_message(errors: list[DataFileError], *, total: int, root: Path) -> 
     if any(isinstance(e, DataFolderError) for e in errors):
         what.append(f"  - make {root} writable, or set ${ENV_VAR} to a writable folder before starting Jupyter; or")
     what.append(
-        f"  - set ${ENV_VAR} to a folder that already holds the files (same names, gpt2/ as a subfolder) "
+        f"  - set ${ENV_VAR} to a writable folder that already holds the files (same names, gpt2/ as a subfolder) "
         "before starting Jupyter."
     )
     return "\n".join(lines + what)

@@ -449,8 +449,12 @@ def _check_3_1(copy_weights: Any, sa_v1: nn.Module, sa_v2: nn.Module, inputs: to
         if not torch.equal(p.detach(), before[name]):
             raise Wrong(f"{_name(copy_weights)} changed sa_v2's {name}: copy sa_v2's weights into sa_v1, not the "
                         "other way")
+    shapes = ", ".join(f"{name} {tuple(getattr(v1, name).shape)}" for name in QKV)
     with torch.no_grad():
-        out_v1 = _call("sa_v1(inputs)", v1, inputs)
+        out_v1 = _call("sa_v1(inputs)", v1, inputs, hints={
+            "cannot be multiplied": f"sa_v1's matrices are now {shapes}, but x @ W needs W of shape (d_in, d_out); "
+                                    "nn.Linear stores its weight as (d_out, d_in)",
+        })
         out_v2 = v2(inputs)
     if torch.allclose(out_v1, out_v2, atol=1e-6):
         return ("sa_v1 now computes the same context vectors as sa_v2: each of its matrices holds the transpose of the "

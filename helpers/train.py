@@ -397,11 +397,16 @@ def load_checkpoint(
 # --- 5. the command line, on one process or several (torchrun) -----------------------------------------
 
 PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY_CONFIG, "124M": {**GPT_CONFIG_124M, "context_length": 256}}
+# Each preset's training recipe, the command's defaults: tiny is notebook 06's run, 124M the book's (section 5.2).
+RECIPES: dict[str, dict[str, Any]] = {
+    "tiny": {"epochs": 5, "batch_size": 4, "lr": 1e-2, "weight_decay": 0.1, "eval_freq": 12, "eval_iter": 2},
+    "124M": {"epochs": 10, "batch_size": 2, "lr": 4e-4, "weight_decay": 0.1, "eval_freq": 5, "eval_iter": 5},
+}
 
 _EXAMPLES = """examples:
-  python -m helpers.train --epochs 2 --out runs/tiny
+  python -m helpers.train --out runs/tiny             (notebook 06's run: the tiny preset and its recipe)
   python -m helpers.train --preset 124M --epochs 10 --batch-size 2 --lr 4e-4 --weight-decay 0.1 --out runs/verdict-124m
-  OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 4 --epochs 10
+  OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 2
 """
 
 
@@ -414,8 +419,13 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
         return super()._get_help_string(action)
 
 
-def _preset_values(key: str) -> str:
-    return ", ".join(f"{name} {config[key]}" for name, config in PRESETS.items())
+def _preset_values(key: str, table: dict[str, dict[str, Any]] = PRESETS) -> str:
+    return ", ".join(f"{name} {values[key]}" for name, values in table.items())
+
+
+def _recipe_default(key: str) -> str:
+    """The help's note on a default that comes from the preset's recipe."""
+    return f"(default: the preset's recipe: {_preset_values(key, RECIPES)})"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -433,13 +443,16 @@ def _build_parser() -> argparse.ArgumentParser:
                    help=f"dropout probability, 0 <= p < 1 (default: the preset's: {_preset_values('drop_rate')})")
     p.add_argument("--text", default="the-verdict.txt",
                    help="a data file name or a path to a UTF-8 text file; its first 90%% trains, the rest validates")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the train part")
-    p.add_argument("--batch-size", type=int, default=2, help="sequences per step and process")
-    p.add_argument("--lr", type=float, default=4e-4, help="AdamW's learning rate")
-    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW's weight decay")
-    p.add_argument("--eval-freq", type=int, default=5, help="print the train and validation loss every this many steps")
-    p.add_argument("--eval-iter", type=int, default=5,
-                   help="batches per loader in those evaluations (the one after training uses all of them)")
+    p.add_argument("--epochs", type=int, help=f"passes over the train part {_recipe_default('epochs')}")
+    p.add_argument("--batch-size", type=int,
+                   help=f"sequences per step and process {_recipe_default('batch_size')}")
+    p.add_argument("--lr", type=float, help=f"AdamW's learning rate {_recipe_default('lr')}")
+    p.add_argument("--weight-decay", type=float, help=f"AdamW's weight decay {_recipe_default('weight_decay')}")
+    p.add_argument("--eval-freq", type=int,
+                   help=f"print the train and validation loss every this many steps {_recipe_default('eval_freq')}")
+    p.add_argument("--eval-iter", type=int,
+                   help="batches per loader in those evaluations (the one after training uses all of them) "
+                        f"{_recipe_default('eval_iter')}")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: no limit)")
     p.add_argument("--seed", type=int, default=123, help="seed of the initial weights and of the shuffling")
     p.add_argument("--threads", type=int,
@@ -456,6 +469,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _text_files() -> str:
     return ", ".join(name for name in DATA_FILES if name.endswith(".txt"))
+
+
+def _fill_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """The parsed options, with what the command line left out taken from the preset's recipe (`RECIPES`)."""
+    for key, value in RECIPES[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -509,7 +530,7 @@ def main(argv: list[str] | None = None) -> TrainingHistory:
     """Command-line entry point; see `python -m helpers.train --help`."""
     parser = _build_parser()
     args = parser.parse_args(argv)
-    _check_args(parser, args)
+    _check_args(parser, _fill_recipe(args))
     config = dict(PRESETS[args.preset])
     if args.context_length is not None:
         config["context_length"] = args.context_length

@@ -46,11 +46,17 @@ def test_every_variant_maps_dim_to_dim_causally(bench, variant):
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only")
-def test_peak_growth_sees_a_temporary_allocation(bench):
-    def allocate_200_mib() -> None:
-        torch.ones(200 * 2**20 // 4).sum()
-
-    assert 190 <= bench.peak_growth_mib(allocate_200_mib) < 400
+def test_peak_growth_sees_a_temporary_allocation():
+    # In a fresh process, as the benchmark measures: a long-lived test process may free or touch memory meanwhile.
+    code = (
+        "import sys, torch\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import benchmarks.bench_attention as b\n"
+        "print(b.peak_growth_mib(lambda: torch.ones(200 * 2**20 // 4).sum()))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert 190 <= float(run.stdout.split()[-1]) < 400, run.stdout
 
 
 @pytest.mark.slow

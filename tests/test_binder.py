@@ -42,8 +42,7 @@ def test_binder_folder_holds_what_the_python_build_pack_reads():
     assert not (ROOT / ".binder").exists()
     assert sorted(p.name for p in BINDER.iterdir()) == ["requirements.txt", "runtime.txt"]
     assert (BINDER / "runtime.txt").read_text().strip() == "python-3.11"
-    if (ROOT / "runtime.txt").exists():  # not read by Binder any more; must not say something else
-        assert (ROOT / "runtime.txt").read_text().strip() == "python-3.11"
+    assert not (ROOT / "runtime.txt").exists(), "Binder reads binder/runtime.txt only: one runtime.txt, not two"
 
 
 def test_binder_takes_torch_from_the_cpu_index_and_installs_the_course_requirements():

@@ -245,6 +245,12 @@ def test_3_1():
 
     assert "needs `with torch.no_grad():` around it" in wrong("3.1", without_no_grad, sa_v1, sa_v2, INPUTS)
 
+    def assigned_untransposed(v1, v2):  # replaces the parameter's data: the shape changes, the product fails
+        v1.W_query.data = v2.W_query.weight.detach().clone()
+
+    message = wrong("3.1", assigned_untransposed, sa_v1, sa_v2, INPUTS)
+    assert "x @ W needs W of shape (d_in, d_out); nn.Linear stores its weight as (d_out, d_in)" in message
+
     def swapped(v1, v2):
         with torch.no_grad():
             v1.W_query.copy_(v2.W_key.weight.T)

@@ -311,8 +311,8 @@ def test_help_shows_every_option_with_help_and_default(capsys, monkeypatch):
         assert text, f"{flag} has no help text"
         if flag != "--help":
             assert "(default: " in text, f"{flag} shows no default: {text!r}"
-    assert entries["--epochs"].endswith("(default: 10)")
-    assert entries["--lr"].endswith("(default: 0.0004)")
+    assert entries["--epochs"].endswith("(default: the preset's recipe: tiny 5, 124M 10)")
+    assert entries["--lr"].endswith("(default: the preset's recipe: tiny 0.01, 124M 0.0004)")
     assert entries["--context-length"].endswith("(default: the preset's: tiny 32, 124M 256)")
     assert entries["--out"].endswith("(default: nothing is saved)")
 
@@ -322,7 +322,7 @@ def test_help_shows_the_torchrun_command_without_its_thread_warning(capsys, monk
     torchrun_lines = [line.strip() for line in lines if "torchrun --nproc" in line]
     # torchrun prints a warning banner when OMP_NUM_THREADS is unset and it starts several processes
     assert torchrun_lines == [
-        "OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 4 --epochs 10"
+        "OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 2"
     ]
 
 
@@ -387,7 +387,7 @@ def test_every_bad_option_is_named_at_once(no_work, capsys):
 
 def test_a_context_of_one_token_is_allowed():
     parser = train._build_parser()
-    train._check_args(parser, parser.parse_args(["--context-length", "1"]))  # a bigram model: valid, if weak
+    train._check_args(parser, train._fill_recipe(parser.parse_args(["--context-length", "1"])))  # valid, if weak
 
 
 def test_a_text_that_is_not_utf8_is_named(capsys, tmp_path, monkeypatch):
@@ -405,7 +405,7 @@ def test_a_text_too_short_for_the_options_names_them(capsys, tmp_path, monkeypat
     with pytest.raises(SystemExit) as info:
         main(["--text", str(tmp_path / "short.txt"), "--context-length", "256"])
     assert info.value.code == 2
-    assert "short.txt' with --context-length 256 and --batch-size 2 on 1 process: the train part" in (
+    assert "short.txt' with --context-length 256 and --batch-size 4 on 1 process: the train part" in (
         capsys.readouterr().err)
 
 
@@ -466,9 +466,10 @@ def run_cli(out: Path, nproc: int, batch_size: int) -> dict[str, torch.Tensor]:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--nnodes=1",
            f"--rdzv-endpoint=127.0.0.1:{free_port()}", "--rdzv-backend=c10d",
            "-m", "helpers.train", "--preset", "tiny", "--context-length", "32", "--drop-rate", "0",
-           "--batch-size", str(batch_size), "--epochs", "1", "--max-steps", "3", "--eval-freq", "100",
+           "--batch-size", str(batch_size), "--lr", "4e-4", "--epochs", "1", "--max-steps", "3", "--eval-freq", "100",
            "--eval-iter", "1", "--threads", "1", "--no-progress", "--out", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    # the timeout only stops a hung run (this takes seconds)
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return load_file(out / "model.safetensors")
 

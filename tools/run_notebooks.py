@@ -8,8 +8,8 @@ Does what *Kernel > Restart Kernel and Run All Cells*, then *Save* does in Jupyt
 the stored outputs fit for nbval and for readers: it drops the per-cell execution timestamps that would change on
 every run, and it joins the pieces of a printed stream that the kernel happened to send separately (a line split
 between two pieces reads as two lines in an exported notebook; tests/test_notebook_hygiene.py checks for them).
-Kernels compute on one thread (OMP_NUM_THREADS=1 unless it is set), as under `pytest`, so that the stored numbers
-are the ones the tests compute on any machine. Stops at the first cell that raises, leaving the outputs up to that
+Kernels compute on two threads with idle threads sleeping (OMP_NUM_THREADS=2, OMP_WAIT_POLICY=PASSIVE unless
+they are set), as under `pytest`. Stops at the first cell that raises, leaving the outputs up to that
 cell stored, and says which notebook failed.
 """
 
@@ -57,7 +57,8 @@ def run(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the kernels
+    os.environ.setdefault("OMP_NUM_THREADS", "2")  # inherited by the kernels, as in conftest.py
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     paths = [Path(a) for a in argv] or sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb")
                                               if ".ipynb_checkpoints" not in p.parts)
     for path in paths:
