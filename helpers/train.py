@@ -239,6 +239,8 @@ def train_model(
     history = TrainingHistory()
     tokens_seen, step = 0, 0
     bar = tqdm(total=total_steps, desc="training", unit="step", disable=not (progress and main))
+    if log is print and not bar.disable:
+        log = bar.write  # prints the line above the bar, which then redraws below it (no line glued to the bar)
     model.train()
     for epoch in range(num_epochs):
         sampler = getattr(train_loader, "sampler", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -170,6 +171,23 @@ def test_logged_samples_show_newlines_as_arrows(verdict, tokenizer):
     assert sample_line.startswith("Every effort↵→moves you")
     assert "\n" not in sample_line and "\t" not in sample_line
     assert sample_line == history.samples[0].replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
+
+
+def test_logged_lines_never_share_a_line_with_the_progress_bar(verdict, tokenizer, monkeypatch):
+    """Piped together (`python -m helpers.train 2>&1 | tee log`), the bar's redraws and the log lines interleave."""
+    both = io.StringIO()  # stdout and stderr as one stream, as a terminal or `2>&1` shows them
+    monkeypatch.setattr(sys, "stdout", both)
+    monkeypatch.setattr(sys, "stderr", both)
+    model = micro_model()
+    train_loader, val_loader = make_loaders(verdict, tokenizer, context_length=16, batch_size=4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    train_model(model, train_loader, val_loader, optimizer, "cpu", num_epochs=1, eval_freq=2, eval_iter=1,
+                start_context="Every effort", tokenizer=tokenizer, max_steps=5, progress=True, log=print)
+    shown = [line.split("\r")[-1] for line in both.getvalue().split("\n")]  # what a terminal shows per line
+    logged = [line for line in shown if "Train loss" in line]
+    assert len(logged) == 3, both.getvalue()
+    assert all(line.startswith("Ep 1 (Step 00000") for line in logged), logged
+    assert any(line.startswith("Every effort") for line in shown), shown
 
 
 @pytest.mark.slow
