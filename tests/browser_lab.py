@@ -81,6 +81,7 @@ class Lab:
     started: float  # time.monotonic() when the server process was started
     log: Path
     artifacts: Path
+    checkpoints: Path  # where the server keeps the notebooks' checkpoints (not .ipynb_checkpoints/ beside them)
     timings: dict[str, float] = field(default_factory=dict)
 
     def api(self, method: str, path: str) -> object:
@@ -205,6 +206,7 @@ def lab(artifacts: Path, request) -> Iterator[Lab]:
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
         f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}",  # an absolute folder: none in the course's
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
@@ -215,7 +217,8 @@ def lab(artifacts: Path, request) -> Iterator[Lab]:
                                   start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}"
-            lab = Lab(url=url, token=token, started=started, log=log_path, artifacts=artifacts)
+            lab = Lab(url=url, token=token, started=started, log=log_path, artifacts=artifacts,
+                      checkpoints=home / "checkpoints")
             while True:
                 if server.poll() is not None:
                     pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")

@@ -100,6 +100,8 @@ def test_the_setup_check_runs_in_jupyterlab(browser, lab):
     result = check_notebook(browser, lab, ROOT / "notebooks" / "00_setup_check.ipynb")
     if result.problems:
         pytest.fail(failure_message(result), pytrace=False)
+    # JupyterLab checkpoints a notebook it opens; the server keeps that outside the course's folders
+    assert (lab.checkpoints / "00_setup_check-checkpoint.ipynb").is_file(), sorted(lab.checkpoints.glob("*"))
 
 
 @pytest.mark.parametrize("path", PICTURES_ONLY, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
