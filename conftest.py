@@ -103,7 +103,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 # The notebooks that take more than about 8 s under nbval on a 2-core CPU: `pytest -m "not slow"` leaves them out.
-SLOW_NOTEBOOKS = {"05_gpt_model.ipynb", "06_pretraining.ipynb", "07_classification_finetuning.ipynb",
+SLOW_NOTEBOOKS = {"06_gpt_model.ipynb", "07_pretraining.ipynb", "09_classification_finetuning.ipynb",
                   "ch05_solutions.ipynb", "ch06_solutions.ipynb"}
 
 

@@ -1,4 +1,4 @@
-"""Benchmark helpers.tokenizers.BPETokenizer: encoding against tiktoken, training against a recount trainer.
+"""Benchmark helpers.bpe.BPETokenizer: encoding against tiktoken, training against a recount trainer.
 
 Run from the repository root (single thread; everything measured in this one run, ours and the reference
 called in turn so that both see the same machine load; best of --repeats runs, 4x as many for warm encoding):
@@ -28,8 +28,11 @@ from itertools import pairwise
 
 import regex
 
-from helpers.data import fetch, load_text
-from helpers.tokenizers import ENDOFTEXT, GPT2_PATTERN, BPETokenizer, gpt2_encoding, merge_pair
+from helpers.bpe import GPT2_PATTERN, BPETokenizer
+from helpers.datafiles import fetch, load_text
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.merges import merge_pair
+from helpers.text import ENDOFTEXT
 
 
 def recount_train(

@@ -1,6 +1,6 @@
 """Benchmark GPT-2 small: generation with and without the KV cache, and the forward pass, ours vs `transformers`.
 
-What notebooks/05_gpt_model.ipynb builds (helpers.gpt) against Hugging Face's GPT2LMHeadModel holding the same
+What notebooks/06_gpt_model.ipynb builds (helpers.gpt) against Hugging Face's GPT2LMHeadModel holding the same
 random weights (seed 123, float32, CPU, a fixed number of threads), all in one run, best of --repeats:
 - generation: "Hello, I am" + 200 greedy tokens, batch 1: `generate_text_simple` (recomputes everything each
   step), our `generate(use_cache=True)` with the default weight layout (as `nn.Linear` stores it) and with the
@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 import transformers
 
-from helpers.gpt import GPT_CONFIG_124M, GPTModel, generate, generate_text_simple
+from helpers.generate import generate, generate_text_simple
+from helpers.gpt import GPT_CONFIG_124M, GPTModel
+from helpers.gpt2_tokenizer import gpt2_encoding
 from helpers.gpt2_weights import hf_from_gpt
-from helpers.tokenizers import gpt2_encoding
 
 
 def rss_kib(field: str) -> int | None:

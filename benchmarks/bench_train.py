@@ -18,9 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from helpers.gpt import GPT_CONFIG_124M, GPTModel
+from helpers.gpt import GPT_CONFIG_124M, TINY_CONFIG, GPTModel
 from helpers.gpt2_weights import hf_from_gpt
-from helpers.train import TINY_CONFIG
 
 
 def step_ours(model, optimizer, x, y):

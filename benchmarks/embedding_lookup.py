@@ -1,5 +1,5 @@
 """Time an embedding lookup three ways in one run: PyTorch's nn.Embedding (the reference), the checked
-helpers.embeddings.embedding_lookup, and the one-hot product it equals (notebooks/03_embeddings.ipynb, section 2).
+helpers.embeddings.embedding_lookup, and the one-hot product it equals (notebooks/04_embeddings.ipynb, section 2).
 
 Usage: python benchmarks/embedding_lookup.py [--threads 1] [--repeats 7]
 Prints the best-of-N time per call of each and its ratio to nn.Embedding, for GPT-2's vocabulary of 50,257 ids.

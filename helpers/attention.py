@@ -1,20 +1,25 @@
-"""Causal and multi-head attention, with an optional KV cache for generation.
+"""Causal and multi-head attention.
 
-Built in notebooks/04_attention.ipynb: `CausalAttention` in section 3.5 ("Hiding future words with causal
-attention"), `MultiHeadAttention` in section 3.6 ("Extending single-head attention to multi-head attention").
-The KV cache (`KVCache`, the `kv_cache` argument of `MultiHeadAttention.forward`) is introduced in
-notebooks/05_gpt_model.ipynb, section 4.9 ("Faster generation with a KV cache").
+Built in notebooks/05_attention.ipynb: `CausalAttention` in section 3.5 ("Hiding future words with causal
+attention"), `MultiHeadAttention` in section 3.6 ("Extending single-head attention to multi-head attention"),
+`attention_weights` for the figures of that notebook. The `kv_cache` argument of `MultiHeadAttention.forward`
+takes a `helpers.generate.KVCache`, introduced in notebooks/06_gpt_model.ipynb, section 4.9 ("Faster generation
+with a KV cache").
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.checks import check_int
+
 __all__ = [
     "CausalAttention",
-    "KVCache",
+    "KVCacheLike",
     "MultiHeadAttention",
     "attention_weights",
     "causal_mask",
@@ -91,61 +96,14 @@ class CausalAttention(nn.Module):
         return attn_weights @ values  # (batch, num_tokens, d_out)
 
 
-class KVCache:
-    """The keys and values one attention layer has computed so far, so each generation step adds only the new ones.
+class KVCacheLike(Protocol):
+    """What `MultiHeadAttention.forward` needs of a KV cache (`helpers.generate.KVCache` is the course's)."""
 
-    With `max_tokens` the storage for that many tokens is allocated once, at the first `append`; without it, the
-    storage grows by doubling (up to the layer's context_length). `append` returns views of the filled part.
-    For inference: use it under `torch.no_grad()`.
-    """
-
-    def __init__(self, max_tokens: int | None = None) -> None:
-        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                       or max_tokens < 1):
-            raise ValueError(f"max_tokens must be None or a positive integer, got {max_tokens!r}")
-        self.max_tokens = max_tokens
-        self.keys: torch.Tensor | None = None  # (batch, num_heads, capacity, head_dim); the first num_tokens used
-        self.values: torch.Tensor | None = None
-        self.num_tokens = 0
+    num_tokens: int
 
     def append(self, keys: torch.Tensor, values: torch.Tensor, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add keys/values (batch, num_heads, new_tokens, head_dim); return all of them so far, the new ones last.
-
-        `limit` is the layer's context_length: the cache never holds more tokens than that.
-        """
-        start, end = self.num_tokens, self.num_tokens + keys.shape[2]
-        limit = min(limit, self.max_tokens or limit)
-        if end > limit:
-            raise ValueError(
-                f"the KV cache holds {start} tokens; {keys.shape[2]} more would exceed its limit of {limit} tokens"
-            )
-        if self.keys is None:
-            capacity = limit if self.max_tokens else min(limit, max(end, 16))
-            self.keys, self.values = self._storage(keys, capacity), self._storage(values, capacity)
-        elif keys.shape[:2] != self.keys.shape[:2] or keys.shape[3] != self.keys.shape[3]:
-            raise ValueError(
-                f"keys of shape {tuple(keys.shape)} do not fit a cache of (batch, num_heads, _, head_dim) = "
-                f"{tuple(self.keys.shape)}"
-            )
-        elif end > self.keys.shape[2]:
-            capacity = min(limit, max(end, 2 * start))
-            self.keys = torch.cat([self.keys[:, :, :start], self._storage(keys, capacity - start)], dim=2)
-            self.values = torch.cat([self.values[:, :, :start], self._storage(values, capacity - start)], dim=2)
-        self.keys[:, :, start:end] = keys
-        self.values[:, :, start:end] = values
-        self.num_tokens = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
-
-    def crop(self, num_tokens: int) -> None:
-        """Forget every token after the first `num_tokens` (their storage is reused by later `append`s)."""
-        if isinstance(num_tokens, bool) or not isinstance(num_tokens, int) or not 0 <= num_tokens <= self.num_tokens:
-            raise ValueError(f"num_tokens must be an integer in [0, {self.num_tokens}], got {num_tokens!r}")
-        self.num_tokens = num_tokens
-
-    @staticmethod
-    def _storage(like: torch.Tensor, capacity: int) -> torch.Tensor:
-        batch, num_heads, _, head_dim = like.shape
-        return like.new_empty(batch, num_heads, capacity, head_dim)
+        """Add the new keys/values; return all of them so far."""
+        ...
 
 
 class MultiHeadAttention(nn.Module):
@@ -154,15 +112,14 @@ class MultiHeadAttention(nn.Module):
     The attention itself is `torch.nn.functional.scaled_dot_product_attention` (causal, dropout on the
     attention weights only in training), which equals softmax(Q K^T / sqrt(head_dim)) V per head. On a CPU
     PyTorch's fused kernel has no dropout: in training with dropout > 0 it computes the weights explicitly.
-    With a `KVCache`, `forward` takes only the tokens that follow the cached ones (fast generation).
+    With a KV cache, `forward` takes only the tokens that follow the cached ones (fast generation).
     """
 
     def __init__(
         self, d_in: int, d_out: int, context_length: int, dropout: float, num_heads: int, qkv_bias: bool = False
     ) -> None:
         super().__init__()
-        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-            raise ValueError(f"num_heads must be a positive integer, got num_heads={num_heads!r}")
+        check_int(num_heads, "num_heads")
         if d_out % num_heads != 0:
             raise ValueError(f"d_out={d_out} must be divisible by num_heads={num_heads}")
         self.d_in = d_in
@@ -180,7 +137,7 @@ class MultiHeadAttention(nn.Module):
         self.register_buffer("mask", causal_mask(context_length), persistent=False)
         self.register_load_state_dict_pre_hook(_accept_book_mask)
 
-    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv_cache: KVCacheLike | None = None) -> torch.Tensor:
         """Context vectors (batch, num_tokens, d_out) for inputs x (batch, num_tokens, d_in).
 
         With `kv_cache`, x holds only the tokens after the cached ones; their keys and values are added to it.

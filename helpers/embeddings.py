@@ -1,6 +1,6 @@
 """Token and position embeddings: a checked lookup, the lookup as a one-hot product, sinusoidal positions.
 
-Built in notebooks/03_embeddings.ipynb, in its "Beyond the book" sections "a lookup is a one-hot vector times a
+Built in notebooks/04_embeddings.ipynb, in its "Beyond the book" sections "a lookup is a one-hot vector times a
 matrix" (`embedding_as_linear`), "ids that do not exist" (`embedding_lookup`) and "fixed and learned positions"
 (`sinusoidal_encoding`, `cosine_similarity_matrix`).
 """
@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.dataset import _check_positive_int  # the same argument check as notebook 02's windows
-from helpers.tokenizers import plural
+from helpers.checks import check_int, plural
 
 __all__ = [
     "cosine_similarity_matrix",
@@ -90,8 +89,8 @@ def sinusoidal_encoding(
 
     Column 2i holds sin(p / base**(2i/dim)) and column 2i+1 holds cos(p / base**(2i/dim)) for position p.
     """
-    num_positions = _check_positive_int("num_positions", num_positions)
-    dim = _check_positive_int("dim", dim)
+    num_positions = check_int(num_positions, "num_positions")
+    dim = check_int(dim, "dim")
     if not base > 1:
         raise ValueError(f"base must be a number > 1, got {base!r}")
     positions = torch.arange(num_positions, dtype=torch.float64).unsqueeze(1)  # (num_positions, 1)

@@ -1,7 +1,8 @@
 """Moving weights between our `GPTModel` and Hugging Face's GPT-2, and loading OpenAI's pretrained GPT-2.
 
-Built in notebooks/05_gpt_model.ipynb, section 4.8 ("The same architecture as OpenAI's GPT-2"). `transformers` is
-imported only inside the functions that need it, so `import helpers.gpt2_weights` stays fast.
+Built in notebooks/06_gpt_model.ipynb, section 4.8 ("The same architecture as OpenAI's GPT-2"). `transformers` is
+imported only inside the functions that need it, so `import helpers.gpt2_weights` stays fast. `save_random_gpt2`
+writes a small GPT-2 with random weights in OpenAI's format, the offline stand-in for the exercises of chapter 5.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from helpers.gpt import GPT2_SIZES, GPT_CONFIG_124M, GPTModel, check_config
+from helpers.checks import check_state_dict
+from helpers.gpt import GPT2_SIZES, GPT_CONFIG_124M, TINY_CONFIG, GPTModel, check_config
 
 if TYPE_CHECKING:
     from transformers import GPT2Config, GPT2LMHeadModel
 
 __all__ = [
-    "check_state_dict",
     "gpt_config_from_hf",
     "gpt_from_hf",
     "gpt_state_dict_from_hf",
@@ -28,6 +29,7 @@ __all__ = [
     "hf_state_dict_from_gpt",
     "load_pretrained_gpt2",
     "load_state_dict_strict",
+    "save_random_gpt2",
 ]
 
 # emb_dim -> n_heads of the four released GPT-2 sizes (a weights file stores shapes, not the number of heads)
@@ -46,25 +48,6 @@ BLOCK_NAMES = {
     "ln_2.bias": "norm2.shift",
 }  # in the order of GPTModel's state dict
 CONV1D_WEIGHTS = ("attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-
-def check_state_dict(
-    given: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Size | tuple[int, ...]], what: str
-) -> None:
-    """Raise a `ValueError` listing every missing, unexpected and mis-shaped key of `given` against `expected`."""
-    missing = [key for key in expected if key not in given]
-    unexpected = [key for key in given if key not in expected]
-    misshaped = [
-        f"{key}: got {tuple(given[key].shape)}, expected {tuple(expected[key])}"
-        for key in expected
-        if key in given and tuple(given[key].shape) != tuple(expected[key])
-    ]
-    if missing or unexpected or misshaped:
-        problems = [
-            f"{title} ({len(keys)}): {keys}" for title, keys in
-            [("missing keys", missing), ("unexpected keys", unexpected), ("mis-shaped keys", misshaped)] if keys
-        ]
-        raise ValueError(f"{what} does not fit; nothing was loaded. " + "; ".join(problems))
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
@@ -289,3 +272,19 @@ def config_from_gpt2_tensors(hf_state_dict: Mapping[str, torch.Tensor], n_heads:
         "n_layers": max(blocks, default=-1) + 1,
         "qkv_bias": True,
     }
+
+
+def save_random_gpt2(folder: str | Path, emb_dim: int = 32, n_layers: int = 2, n_heads: int = 2,
+                     context_length: int = 256, seed: int = 123) -> Path:
+    """Save a small GPT-2 with random weights in the Hugging Face format (as OpenAI's are): `load_pretrained_gpt2`
+    reads it like the real one, without internet. `TINY_CONFIG` by default, with GPT-2's query/key/value biases and a
+    context of 256. Returns the folder."""
+    from transformers import GPT2LMHeadModel
+
+    cfg = {**TINY_CONFIG, "emb_dim": emb_dim, "n_layers": n_layers, "n_heads": n_heads,
+           "context_length": context_length, "qkv_bias": True}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(hf_config_from_gpt(cfg))
+    model.save_pretrained(folder)
+    return Path(folder)

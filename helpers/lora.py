@@ -1,6 +1,6 @@
 """LoRA, low-rank adaptation: train a small update beside each frozen linear layer, then merge it in.
 
-Built in notebooks/07_classification_finetuning.ipynb, section "Appendix E: Parameter-efficient fine-tuning with
+Built in notebooks/09_classification_finetuning.ipynb, section "Appendix E: Parameter-efficient fine-tuning with
 LoRA" (`LoRALayer`, `LinearWithLoRA`, `replace_linear_with_lora`; `merge_lora` beyond the book). The update is
 scaled by alpha / rank, as in the LoRA paper (Hu et al., 2021); the book's listing scales it by alpha alone.
 """
@@ -12,12 +12,13 @@ import math
 import torch
 from torch import nn
 
+from helpers.checks import check_int
+
 __all__ = ["LinearWithLoRA", "LoRALayer", "merge_lora", "replace_linear_with_lora"]
 
 
 def _check_rank_alpha(rank: object, alpha: object) -> None:
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"rank must be a whole number >= 1 (the inner size of A and B), got {rank!r}")
+    check_int(rank, "rank", why="the inner size of A and B")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0 or math.isinf(alpha):
         raise ValueError(f"alpha must be a number > 0 (the update is scaled by alpha / rank), got {alpha!r}")
 

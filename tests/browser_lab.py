@@ -42,9 +42,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.teaching import setup_check
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-SETUP_CELL = (ROOT / "tests" / "setup_cell.txt").read_text(encoding="utf-8")
+SETUP_CELL = setup_check.SETUP_CELL
 # Flags for Chromium on a machine with no display and no network but loopback (Playwright adds --headless).
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -407,8 +409,16 @@ def run_in_lab(page, lab: Lab, path: Path, explorer_timeout_s: float = EXPLORER_
     open_notebook(page, lab, relative)
     check_stored_pictures(page, path, result)  # as stored, before the run replaces them
     wait_for_kernel(page, lab, relative)
+    result.run_all_s = run_all(page)
+    lab.timings[f"Run All {path.name}"] = result.run_all_s
+    check_cells(page, path, marks, result)
+    try_explorers(page, path, result, explorer_timeout_s)
+    return result
 
-    click_menu(page, "Edit", "editmenu:clear-all")  # what the checks see below comes from this run only
+
+def run_all(page) -> float:
+    """Clear every output, Run All from the menu, and wait until the run has finished; the seconds it took."""
+    click_menu(page, "Edit", "editmenu:clear-all")  # what the checks see afterwards comes from this run only
     start = time.monotonic()
     click_menu(page, "Run", "runmenu:run-all")
     page.wait_for_function(RUN_STARTED, timeout=PAGE_TIMEOUT_S * 1000, polling=200)
@@ -417,11 +427,14 @@ def run_in_lab(page, lab: Lab, path: Path, explorer_timeout_s: float = EXPLORER_
     except Exception as err:
         raise AssertionError(f"Run All did not finish within {RUN_TIMEOUT_S:g} s ({HANG}; BROWSER_RUN_TIMEOUT "
                              "changes it)") from err
-    result.run_all_s = time.monotonic() - start
-    lab.timings[f"Run All {path.name}"] = result.run_all_s
+    seconds = time.monotonic() - start
     page.wait_for_timeout(300)  # widget views render just after their cell finished
     page.wait_for_function(RUN_FINISHED, timeout=PAGE_TIMEOUT_S * 1000)
+    return seconds
 
+
+def check_cells(page, path: Path, marks: list[dict], result: NotebookRun) -> None:
+    """After Run All: every code cell ran, the set-up cell is silent, no cell shows an unexpected error or stderr."""
     widget_repr = widget_repr_pattern()
     first_code = next(i for i, m in enumerate(marks) if not m["empty"])
     for cell in page.evaluate(SCAN_CELLS):
@@ -445,6 +458,9 @@ def run_in_lab(page, lab: Lab, path: Path, explorer_timeout_s: float = EXPLORER_
             elif mime in ("application/vnd.jupyter.stdout", "text/plain") and widget_repr.search(text):
                 result.problems.append(f"{where}: shows a widget's text repr instead of the widget: {text[:80]!r}")
 
+
+def try_explorers(page, path: Path, result: NotebookRun, explorer_timeout_s: float) -> None:
+    """Change one control of every explorer on the page and check that its output redraws without an error."""
     for n, i in enumerate(page.evaluate(MARK_EXPLORERS)):
         explorer = page.locator(f'[data-explorer="{n}"]')
         explorer.scroll_into_view_if_needed()
@@ -467,7 +483,6 @@ def run_in_lab(page, lab: Lab, path: Path, explorer_timeout_s: float = EXPLORER_
             result.problems.append(f"{where}: shows an error after {change}")
         else:
             result.explorers.append(f"cell {i}: {change}")
-    return result
 
 
 def open_notebook(page, lab: Lab, relative: str) -> None:

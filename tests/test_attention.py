@@ -269,7 +269,7 @@ def test_d_out_not_divisible_by_num_heads(d_out, num_heads):
 
 @pytest.mark.parametrize("num_heads", [0, -2])
 def test_num_heads_must_be_positive(num_heads):
-    with pytest.raises(ValueError, match=rf"num_heads={num_heads}"):
+    with pytest.raises(ValueError, match=rf"num_heads must be a whole number >= 1, got {num_heads}"):
         MultiHeadAttention(8, 8, 16, 0.0, num_heads=num_heads)
 
 

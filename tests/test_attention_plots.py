@@ -1,4 +1,5 @@
-"""Chapter 3's figures (helpers.plots) and the attention explorer (helpers.widgets), driven headless."""
+"""Notebook 05's attention figures (helpers.teaching.plots) and its attention explorer (helpers.teaching.widgets),
+driven headless."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from helpers.attention import CausalAttention, MultiHeadAttention, attention_weights
-from helpers.plots import plot_attention_heads, plot_query_attention
-from helpers.widgets import make_attention_explorer
+from helpers.teaching.plots import plot_attention_heads, plot_query_attention
+from helpers.teaching.widgets import attention_explorer
 
 TOKENS = "Your journey starts with one step".split()
 INPUTS = torch.tensor(
@@ -87,7 +88,7 @@ def test_query_figure_bad_input():
         plot_query_attention(torch.ones(6, 5), TOKENS, query=0)
 
 
-# --- make_attention_explorer ---
+# --- attention_explorer ---
 
 
 def controls(w) -> dict:
@@ -95,7 +96,7 @@ def controls(w) -> dict:
 
 
 def test_explorer_shows_the_chosen_head_and_query(mha):
-    w = make_attention_explorer(mha, INPUTS, TOKENS)
+    w = attention_explorer(mha, INPUTS, TOKENS)
     c = controls(w)
     assert list(c) == ["head", "query word", "causal mask", "dropout 0.5"]
     c["head"].value = 2
@@ -111,7 +112,7 @@ def test_explorer_shows_the_chosen_head_and_query(mha):
 
 
 def test_explorer_dropout_zeroes_and_rescales_reproducibly(mha):
-    w = make_attention_explorer(mha, INPUTS, TOKENS, dropout_rate=0.5, seed=1)
+    w = attention_explorer(mha, INPUTS, TOKENS, dropout_rate=0.5, seed=1)
     c = controls(w)
     c["causal mask"].value = False
     c["query word"].value = 1
@@ -129,8 +130,8 @@ def test_explorer_dropout_zeroes_and_rescales_reproducibly(mha):
 
 def test_explorer_displays_the_figure_of_its_choice(mha, monkeypatch):
     shown = []
-    monkeypatch.setattr("helpers.widgets.display", shown.append)
-    w = make_attention_explorer(mha, INPUTS, TOKENS)
+    monkeypatch.setattr("helpers.teaching.widgets.display", shown.append)
+    w = attention_explorer(mha, INPUTS, TOKENS)
     controls(w)["head"].value = 1
     controls(w)["dropout 0.5"].value = True
     w.update()
@@ -140,7 +141,7 @@ def test_explorer_displays_the_figure_of_its_choice(mha, monkeypatch):
 
 def test_explorer_works_with_a_single_head():
     torch.manual_seed(0)
-    w = make_attention_explorer(CausalAttention(3, 2, 6, 0.0), INPUTS, TOKENS)
+    w = attention_explorer(CausalAttention(3, 2, 6, 0.0), INPUTS, TOKENS)
     assert [o[1] for o in controls(w)["head"].options] == [0]
     w.update()
     assert w.result.shape == (6,)
@@ -148,6 +149,6 @@ def test_explorer_works_with_a_single_head():
 
 def test_explorer_bad_input(mha):
     with pytest.raises(ValueError, match=r"\(1, 6, d_in\) for 6 tokens, got shape \(2, 6, 3\)"):
-        make_attention_explorer(mha, torch.cat([INPUTS, INPUTS]), TOKENS)
+        attention_explorer(mha, torch.cat([INPUTS, INPUTS]), TOKENS)
     with pytest.raises(ValueError, match="dropout_rate must be in"):
-        make_attention_explorer(mha, INPUTS, TOKENS, dropout_rate=1.0)
+        attention_explorer(mha, INPUTS, TOKENS, dropout_rate=1.0)

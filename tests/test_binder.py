@@ -60,7 +60,7 @@ def test_binder_installs_helpers_editable_and_the_jupyterlab_defaults():
     resolved = [line for line, _ in requirements(BINDER / "requirements.txt")]
     assert resolved[-1] == "-e ."  # relative to the root folder, where repo2docker runs pip
     assert "./jupyter-settings" in resolved
-    assert (ROOT / "pyproject.toml").is_file() and 'packages = ["helpers"]' in (ROOT / "pyproject.toml").read_text()
+    assert (ROOT / "pyproject.toml").is_file() and 'include = ["helpers*"]' in (ROOT / "pyproject.toml").read_text()
     assert (ROOT / "jupyter-settings" / "pyproject.toml").is_file()
 
 

@@ -5,8 +5,8 @@ the browser does not run the course's notebooks a second time. It checks what on
 - every notebook with pictures (figures, concept diagrams), opened as stored without running it: each picture
   renders at its place with a size;
 - the set-up check (00), run with Run All: the set-up cell stays silent, the checks pass in JupyterLab's kernel;
-- every explorer of `helpers.widgets` that a notebook shows, in one notebook of its own (small inputs, so that it
-  runs in seconds), run with Run All: each renders as a widget, and redraws when one of its controls changes.
+- every explorer of `helpers.teaching.widgets` that a notebook shows, in one notebook of its own (small inputs, so
+  that it runs in seconds), run with Run All: each renders as a widget, and redraws when one of its controls changes.
 The machinery is in tests/browser_lab.py.
 """
 
@@ -30,38 +30,38 @@ from browser_lab import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# One cell per explorer of helpers.widgets, on small inputs.
+# One cell per explorer of helpers.teaching.widgets, on small inputs.
 COURSE_EXPLORERS = {
     "tokenizer_explorer": """
-from helpers.tokenizers import gpt2_encoding
-from helpers.widgets import tokenizer_explorer
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.teaching.widgets import tokenizer_explorer
 
 tokenizer_explorer({"GPT-2 BPE": gpt2_encoding()}, text="Hello, do you like tea?")""",
     "sliding_window_explorer": """
-from helpers.data import load_text
-from helpers.widgets import sliding_window_explorer
+from helpers.datafiles import load_text
+from helpers.teaching.widgets import sliding_window_explorer
 
 sliding_window_explorer(load_text("the-verdict.txt")[:2000])""",
     "embedding_explorer": """
 import torch
 from helpers.embeddings import sinusoidal_encoding
-from helpers.widgets import embedding_explorer
+from helpers.teaching.widgets import embedding_explorer
 
 torch.manual_seed(123)
 embedding_explorer({"sinusoidal": sinusoidal_encoding(16, 8), "learned": torch.randn(16, 8)})""",
-    "make_attention_explorer": """
+    "attention_explorer": """
 import torch
 from helpers.attention import MultiHeadAttention
-from helpers.widgets import make_attention_explorer
+from helpers.teaching.widgets import attention_explorer
 
 torch.manual_seed(123)
 mha = MultiHeadAttention(3, 4, context_length=6, dropout=0.0, num_heads=2)
-make_attention_explorer(mha, torch.rand(1, 6, 3), ["Your", "journey", "starts", "with", "one", "step"])""",
+attention_explorer(mha, torch.rand(1, 6, 3), ["Your", "journey", "starts", "with", "one", "step"])""",
     "spam_explorer": """
 import torch
 from helpers.classifier import add_classification_head, load_base_model
-from helpers.tokenizers import gpt2_encoding
-from helpers.widgets import spam_explorer
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.teaching.widgets import spam_explorer
 
 torch.manual_seed(123)
 classifier = add_classification_head(load_base_model(False))
@@ -70,20 +70,20 @@ spam_explorer(classifier, gpt2_encoding(), max_length=64)""",
 
 
 def explorers_shown_by_notebooks() -> set[str]:
-    """The names of the `helpers.widgets` explorers that the course's notebooks show."""
+    """The names of the `helpers.teaching.widgets` explorers that the course's notebooks show."""
     shown = set()
     for path in NOTEBOOKS:
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             source = "".join(cell["source"])
-            for names in re.findall(r"from helpers\.widgets import ([\w, ]+)", source):
+            for names in re.findall(r"from helpers\.teaching\.widgets import ([\w, ]+)", source):
                 shown |= {name.strip() for name in names.split(",") if name.strip() in source.split("import", 1)[1]
                           and re.search(rf"\b{name.strip()}\(", source)}
-    return shown - {"token_pieces"}  # a helper of the explorers, not one
+    return shown
 
 
 def test_every_explorer_a_notebook_shows_is_tried():
     shown = explorers_shown_by_notebooks()
-    assert shown, "no notebook shows an explorer of helpers.widgets: is the scan still right?"
+    assert shown, "no notebook shows an explorer of helpers.teaching.widgets: is the scan still right?"
     assert shown <= set(COURSE_EXPLORERS), f"add these to COURSE_EXPLORERS: {sorted(shown - set(COURSE_EXPLORERS))}"
 
 

@@ -11,35 +11,37 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from helpers import classifier
+from helpers import classifier, spam
 from helpers.classifier import (
     OFFLINE_CONFIG,
-    SMS_SPAM_FILE,
-    SpamDataset,
     add_classification_head,
     calc_accuracy_loader,
     calc_loss_batch,
     calc_loss_loader,
     classify_review,
+    load_base_model,
+    recipe,
+    spam_probability,
+    train_classifier,
+    trainable_parameters,
+)
+from helpers.datafiles import DataIntegrityError
+from helpers.gpt import GPTModel
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.spam import (
+    SMS_SPAM_FILE,
+    SpamDataset,
     create_balanced_dataset,
     create_spam_loaders,
     encode_message,
-    load_base_model,
     load_sms_spam,
     random_split,
     read_split_csv,
-    recipe,
-    spam_probability,
     spam_splits,
-    train_classifier,
-    trainable_parameters,
     write_split_csv,
 )
-from helpers.data import DataIntegrityError
-from helpers.gpt import GPTModel
-from helpers.plots import plot_accuracies, plot_spam_probabilities, plot_values
-from helpers.tokenizers import gpt2_encoding
-from helpers.widgets import spam_explorer
+from helpers.teaching.plots import plot_accuracies, plot_spam_probabilities, plot_values
+from helpers.teaching.widgets import spam_explorer
 
 SMALL = {**OFFLINE_CONFIG, "context_length": 64, "emb_dim": 16, "n_heads": 2, "n_layers": 2}
 
@@ -89,7 +91,7 @@ def test_an_edited_copy_is_refused_naming_the_file_and_the_fix(tmp_path):
 def test_a_damaged_shipped_file_names_the_git_command_that_restores_it(tmp_path, monkeypatch):
     damaged = tmp_path / "SMSSpamCollection"
     damaged.write_bytes(SMS_SPAM_FILE.read_bytes()[:-10])
-    monkeypatch.setattr(classifier, "SMS_SPAM_FILE", damaged)
+    monkeypatch.setattr(spam, "SMS_SPAM_FILE", damaged)
     with pytest.raises(DataIntegrityError) as info:
         load_sms_spam()
     message = str(info.value)
@@ -99,7 +101,7 @@ def test_a_damaged_shipped_file_names_the_git_command_that_restores_it(tmp_path,
 
 
 def test_a_missing_shipped_file_says_it_comes_with_the_repository(tmp_path, monkeypatch):
-    monkeypatch.setattr(classifier, "SMS_SPAM_FILE", tmp_path / "nothing-here")
+    monkeypatch.setattr(spam, "SMS_SPAM_FILE", tmp_path / "nothing-here")
     with pytest.raises(FileNotFoundError, match="ships with the course repository"):
         load_sms_spam()
 
@@ -212,9 +214,10 @@ def test_dataset_cuts_messages_longer_than_max_length(split_paths, tokenizer):
     assert dataset.encoded_texts[long_one] == tokenizer.encode(texts[long_one])[:10]
 
 
-@pytest.mark.parametrize("max_length", [0, -3, 2.5, True])
-def test_dataset_refuses_a_bad_max_length(split_paths, tokenizer, max_length):
-    with pytest.raises(ValueError, match="max_length must be a whole number >= 1"):
+@pytest.mark.parametrize(("max_length", "error"), [(0, ValueError), (-3, ValueError), (2.5, TypeError),
+                                                   (True, TypeError)])
+def test_dataset_refuses_a_bad_max_length(split_paths, tokenizer, max_length, error):
+    with pytest.raises(error, match="max_length must be a whole number >= 1"):
         SpamDataset(split_paths["validation"], tokenizer, max_length=max_length)
 
 
@@ -246,7 +249,7 @@ def test_encode_message_pads_cuts_and_refuses_an_empty_message(tokenizer):
     for empty in ("", "   \n"):
         with pytest.raises(ValueError, match="the message is empty"):
             encode_message(empty, tokenizer, 5)
-    with pytest.raises(TypeError, match="must be a string"):
+    with pytest.raises(TypeError, match="the message must be a str, got NoneType"):
         encode_message(None, tokenizer, 5)
 
 

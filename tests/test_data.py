@@ -1,4 +1,4 @@
-"""helpers.data: cache, hash verification, atomic download, and every error a learner can hit."""
+"""helpers.datafiles: cache, hash verification, atomic download, and every error a learner can hit."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import data
-from helpers.data import (
+from helpers import datafiles as data
+from helpers.datafiles import (
     DATA_FILES,
     CorruptDataFileError,
     DataDownloadError,

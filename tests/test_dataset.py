@@ -1,4 +1,4 @@
-"""helpers.dataset: the book's batches, the sliding-window rules for any input, and every bad-input error."""
+"""helpers.sliding_window: the book's batches, the sliding-window rules for any input, and every bad-input error."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers.data import load_text
-from helpers.dataset import GPTDatasetV1, create_dataloader_v1, encode_text, num_windows, target_counts
-from helpers.plots import plot_sliding_windows
-from helpers.tokenizers import ENDOFTEXT, gpt2_encoding
-from helpers.widgets import sliding_window_explorer
+from helpers.datafiles import load_text
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.sliding_window import GPTDatasetV1, create_dataloader_v1, encode_text, num_windows, target_counts
+from helpers.teaching.plots import plot_sliding_windows
+from helpers.teaching.widgets import sliding_window_explorer
+from helpers.text import ENDOFTEXT
 
 
 class ListTokenizer:
@@ -235,13 +236,13 @@ def test_empty_text():
 @pytest.mark.parametrize("value", [0, -3])
 def test_window_sizes_below_one(name, value):
     kwargs = {"max_length": 4, "stride": 2, name: value}
-    with pytest.raises(ValueError, match=rf"{name} must be >= 1, got {value}"):
+    with pytest.raises(ValueError, match=rf"{name} must be a whole number >= 1, got {value}"):
         GPTDatasetV1("x", ListTokenizer(list(range(10))), **kwargs)
 
 
 @pytest.mark.parametrize("value", [0, -1])
 def test_batch_size_below_one(value):
-    with pytest.raises(ValueError, match=rf"batch_size must be >= 1, got {value}"):
+    with pytest.raises(ValueError, match=rf"batch_size must be a whole number >= 1, got {value}"):
         create_dataloader_v1("x", batch_size=value, max_length=2, stride=1, tokenizer=ListTokenizer(list(range(10))))
 
 
@@ -254,7 +255,7 @@ def test_window_sizes_must_be_whole_numbers(value):
 def test_tokenizer_without_encode():
     with pytest.raises(TypeError, match=r"tokenizer must have an encode\(text\) method.*got dict"):
         GPTDatasetV1("some text", {"a": 1}, max_length=2, stride=1)
-    with pytest.raises(TypeError, match=r"got the str 'gpt2'; for GPT-2's BPE pass helpers.tokenizers.gpt2_encoding"):
+    with pytest.raises(TypeError, match=r"got the str 'gpt2'; for GPT-2's BPE pass helpers.gpt2_tokenizer.gpt2_enc"):
         create_dataloader_v1("some text", max_length=2, tokenizer="gpt2")
 
 

@@ -1,7 +1,10 @@
-"""helpers.diagrams: every diagram renders, keeps its text legible, apart and inside, shows its words; bad input."""
+"""helpers.teaching.diagrams: every diagram renders, closed from pyplot, keeps its text legible, apart and inside,
+shows its words; bad input."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
 import io
 import math
@@ -9,19 +12,17 @@ import math
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from PIL import Image
 
-from helpers import diagrams
-from helpers.diagrams import (
-    FILLS,
-    FS_SMALL,
-    TERRACES_IDS,
-    TERRACES_RANKS,
-    TERRACES_STEPS,
-    bpe_merge_steps,
+from helpers.bpe import BPETokenizer
+from helpers.gpt2_tokenizer import gpt2_bpe
+from helpers.teaching import diagrams
+from helpers.teaching.diagrams import (
+    draw,
     draw_attention_dropout,
     draw_bpe_merges,
     draw_causal_mask,
@@ -49,6 +50,7 @@ from helpers.diagrams import (
     draw_transformer_block,
     draw_windows_to_batch,
 )
+from helpers.teaching.diagrams.draw import FILLS, FS_SMALL
 
 # --- the notebooks' data (as printed in their stored outputs) ---
 
@@ -83,12 +85,32 @@ LOGITS = [4.51, 0.89, -1.90, 6.75, 1.63, -1.62, -1.89, 6.28, 1.79]
 CE_INPUTS = [["every", " effort", " moves"], ["I", " really", " like"]]
 CE_TARGETS = [[" effort", " moves", " you"], [" really", " like", " chocolate"]]
 CE_PROBAS = [[7.4540e-05, 3.1061e-05, 1.1563e-05], [1.0337e-05, 5.6776e-05, 4.7559e-06]]
+# " terraces" as GPT-2's merge loop builds it (notebook 02, "The merge loop"): the pieces after each merge, the ranks
+TERRACES_STEPS = (
+    ("Ġ", "t", "e", "r", "r", "a", "c", "e", "s"),
+    ("Ġt", "e", "r", "r", "a", "c", "e", "s"),
+    ("Ġt", "er", "r", "a", "c", "e", "s"),
+    ("Ġt", "er", "r", "a", "c", "es"),
+    ("Ġt", "er", "r", "ac", "es"),
+    ("Ġter", "r", "ac", "es"),
+    ("Ġter", "r", "aces"),
+    ("Ġterr", "aces"),
+)
+TERRACES_RANKS = (0, 7, 18, 74, 803, 1858, 8556)
+TERRACES_IDS = (8812, 2114)
+
+
+@functools.cache
+def gpt2() -> BPETokenizer:
+    """GPT-2's tokenizer as our BPETokenizer, read once for the whole module."""
+    return gpt2_bpe()
+
 
 # every diagram, drawn with the data its notebook passes
 CASES = {
     "draw_tokenization_pipeline": lambda: draw_tokenization_pipeline(SENTENCE, SENTENCE_TOKENS, SENTENCE_IDS),
     "draw_special_tokens": lambda: draw_special_tokens(TEXTS, SPECIAL_TOKENS, SPECIAL_IDS),
-    "draw_bpe_merges": lambda: draw_bpe_merges(),
+    "draw_bpe_merges": lambda: draw_bpe_merges(gpt2(), " terraces"),
     "draw_next_token_pairs": lambda: draw_next_token_pairs([290, 4920, 2241, 287, 257],
                                                            [" and", " established", " himself", " in", " a"]),
     "draw_stride_windows": lambda: draw_stride_windows(STREAM),
@@ -135,8 +157,9 @@ def all_text(fig: Figure) -> str:
 
 def layout_problems(fig: Figure) -> list[str]:
     """Texts outside the figure, overlapping each other, or running out of the box they label."""
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    canvas = FigureCanvasAgg(fig)  # a closed figure keeps only a base canvas, which cannot measure text
+    canvas.draw()
+    renderer = canvas.get_renderer()
     extents = [(t, t.get_window_extent(renderer)) for t in texts_of(fig)]
     problems = []
     inside = fig.bbox.padded(0.5)
@@ -178,10 +201,35 @@ def lightness(colour: str) -> float:
 # --- every diagram ---
 
 
+# each chapter module of helpers.teaching.diagrams and the notebook that shows its diagrams
+CHAPTERS = {"text": "02_text_and_tokens", "windows": "03_sliding_window", "embeddings": "04_embeddings",
+            "attention": "05_attention", "gpt": "06_gpt_model", "pretraining": "07_pretraining",
+            "classifier": "09_classification_finetuning"}
+
+
 def test_every_diagram_function_has_a_case():
     public = {name for name, _ in inspect.getmembers(diagrams, inspect.isfunction) if name.startswith("draw_")}
-    assert public == set(CASES)
+    assert public == set(CASES) == set(diagrams.__all__)
     assert len(public) >= 20
+
+
+def test_each_chapter_module_names_its_notebook_and_is_reexported():
+    drawn = set()
+    for name, notebook in CHAPTERS.items():
+        module = importlib.import_module(f"helpers.teaching.diagrams.{name}")
+        assert f"notebook {notebook}" in module.__doc__, name
+        functions = {f for f, _ in inspect.getmembers(module, inspect.isfunction) if f.startswith("draw_")}
+        assert functions == set(module.__all__) and all(getattr(diagrams, f) is getattr(module, f) for f in functions)
+        drawn |= functions
+    assert drawn == set(CASES)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_returns_a_figure_already_closed_from_pyplot(name):
+    plt.close("all")
+    fig = CASES[name]()
+    assert fig not in [plt.figure(n) for n in plt.get_fignums()]  # so a notebook cell shows it once
+    assert plt.get_fignums() == []
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -225,15 +273,15 @@ def test_fills_differ_in_lightness_for_greyscale():
     solid = {kind: lightness(colour) for kind, colour in FILLS.items() if kind not in ("plain", "masked", "frozen")}
     values = sorted(solid.values())
     assert all(b - a >= 7 for a, b in zip(values, values[1:], strict=False)), solid
-    assert diagrams.HATCHES.keys() == {"masked", "frozen"}  # the two white or near-grey kinds carry a hatch
+    assert draw.HATCHES.keys() == {"masked", "frozen"}  # the two white or near-grey kinds carry a hatch
 
 
 def test_the_layout_check_catches_overlaps_and_overflow():
-    fig, ax = diagrams._canvas(4, 2)
-    diagrams._box(ax, 0.1, 0.1, 0.3, 0.3, "far too long a label for this box")
-    diagrams._label(ax, 2, 1, "one")
-    diagrams._label(ax, 2.05, 1, "one")
-    diagrams._label(ax, 3.95, 1.9, "off the edge", ha="left")
+    fig, ax = draw.canvas(4, 2)
+    draw.box(ax, 0.1, 0.1, 0.3, 0.3, "far too long a label for this box")
+    draw.label(ax, 2, 1, "one")
+    draw.label(ax, 2.05, 1, "one")
+    draw.label(ax, 3.95, 1.9, "off the edge", ha="left")
     problems = layout_problems(fig)
     assert any(p.startswith("runs out of its box") for p in problems)
     assert any(p.startswith("overlap: 'one'") for p in problems)
@@ -283,21 +331,34 @@ def test_special_tokens_mark_unknown_words_and_the_boundary():
     assert "<|unk|>" in all_text(draw_special_tokens(TEXTS, SPECIAL_TOKENS, SPECIAL_IDS))
 
 
-def test_bpe_merges_default_is_what_gpt2_does_to_terraces():
-    from helpers.tokenizers import BPETokenizer
+def merge_rows(fig: Figure) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The pieces of each row of a BPE merges diagram, top to bottom, and the names of the merges."""
+    texts = texts_of(fig)
+    names = [t.get_text() for t in texts if t.get_text().startswith("merge ")]
+    cells = [t for t in texts if (t.get_gid() or "").endswith(":label")]
+    rows: dict[float, list[Text]] = {}
+    for t in cells:
+        rows.setdefault(round(t.get_position()[1], 3), []).append(t)
+    by_x = [sorted(row, key=lambda t: t.get_position()[0]) for _, row in sorted(rows.items())]
+    pieces = [tuple(t.get_text() for t in row) for row in by_x]
+    return pieces, names
 
-    steps, ranks, ids = bpe_merge_steps(BPETokenizer.from_gpt2(), " terraces")
-    assert [tuple(s) for s in steps] == list(TERRACES_STEPS)
-    assert tuple(ranks) == TERRACES_RANKS and tuple(ids) == TERRACES_IDS
-    text = all_text(draw_bpe_merges(steps, ranks, ids))
-    assert "merge 'Ġ' + 't' (rank 0)" in text and "merge 'Ġter' + 'r' (rank 8,556)" in text and "8812" in text
+
+def test_bpe_merges_show_what_gpt2_does_to_terraces():
+    pieces, names = merge_rows(draw_bpe_merges(gpt2(), " terraces"))
+    assert pieces == [*TERRACES_STEPS, tuple(str(i) for i in TERRACES_IDS)]
+    assert [int(n.rsplit("rank ", 1)[1].rstrip(")").replace(",", "")) for n in names] == list(TERRACES_RANKS)
+    assert names[0] == "merge 'Ġ' + 't' (rank 0)" and names[-1] == "merge 'Ġter' + 'r' (rank 8,556)"
+    assert TERRACES_IDS == tuple(gpt2().encode(" terraces"))
 
 
-def test_bpe_merge_steps_stops_where_no_merge_applies():
-    from helpers.tokenizers import BPETokenizer
-
-    steps, ranks, _ = bpe_merge_steps(BPETokenizer.from_gpt2(), "Akwirw")
-    assert steps[-1] == ["Ak", "w", "ir", "w"] and ranks == [87, 33645]
+def test_bpe_merges_are_the_tokenizers_own_merge_loop():
+    """The rows are `BPETokenizer.merge_steps`, the loop `encode` runs; it stops where no merge applies."""
+    pieces, names = merge_rows(draw_bpe_merges(gpt2(), "Akwirw"))
+    steps = list(gpt2().merge_steps("Akwirw"))
+    assert len(pieces) == len(steps) + 1 and len(names) == len(steps) - 1
+    assert pieces[-2] == ("Ak", "w", "ir", "w") and pieces[-1] == tuple(str(i) for i in gpt2().encode("Akwirw"))
+    assert [n.rsplit("(", 1)[1] for n in names] == [f"rank {rank:,})" for _, rank in steps[1:]]
 
 
 def test_next_token_pairs_show_the_four_tasks():
@@ -389,10 +450,9 @@ def test_classifier_diagrams():
         (lambda: draw_special_tokens(TEXTS, SPECIAL_TOKENS[:3], SPECIAL_IDS), "tokens and ids must be equally long"),
         (lambda: draw_special_tokens([], SPECIAL_TOKENS, SPECIAL_IDS), "at least one text"),
         (lambda: draw_special_tokens(["a very long text " * 6, "x"], ["a"], [1]), "too long to draw"),
-        (lambda: draw_bpe_merges([["a", "b"], ["ab", "c"]], None, None), "step 1 joins to 'abc'"),
-        (lambda: draw_bpe_merges(TERRACES_STEPS, (0, 7), None), "one rank per merge: 7 merges but 2 ranks"),
-        (lambda: draw_bpe_merges(TERRACES_STEPS, TERRACES_RANKS, (1, 2, 3)), "one id per final piece"),
-        (lambda: draw_bpe_merges([], None, None), "non-empty"),
+        (lambda: draw_bpe_merges(BPETokenizer({}), ""), "non-empty"),
+        (lambda: draw_bpe_merges(BPETokenizer({}), " terraces of"), r"one pre-token piece .* \[' terraces', ' of'\]"),
+        (lambda: draw_bpe_merges(BPETokenizer({}), " internationalization"), "too many characters \\(21\\)"),
         (lambda: draw_next_token_pairs([1, 2, 3], context_size=4), "at least context_size \\+ 1 = 5"),
         (lambda: draw_next_token_pairs([1, 2, 3, 4, 5], ["a", "b"]), "token_ids and words must be equally long"),
         (lambda: draw_stride_windows(STREAM[:10]), "need 13 token ids, got 10"),
@@ -412,8 +472,8 @@ def test_classifier_diagrams():
         (lambda: draw_multihead_attention(num_heads=5, d_out=768), "d_out=768 must be a positive multiple of "
                                                                    "num_heads=5"),
         (lambda: draw_multihead_shapes(d_out=5, num_heads=2), "d_out=5 a multiple of num_heads=2"),
-        (lambda: draw_gpt_architecture({"vocab_size": 10}), "lacks the keys"),
-        (lambda: draw_transformer_block({"emb_dim": 8}), "lacks the keys"),
+        (lambda: draw_gpt_architecture({"vocab_size": 10}), "missing keys"),
+        (lambda: draw_transformer_block({"emb_dim": 8}), "missing keys"),
         (lambda: draw_shortcut_connections(GRADS_WITHOUT, GRADS_WITH[:4]),
          "without_shortcut and with_shortcut must be equally long"),
         (lambda: draw_shortcut_connections(GRADS_WITHOUT, GRADS_WITH, (3, 3)), "one more size than there are layers"),
@@ -437,14 +497,12 @@ def test_bad_input_raises_a_clear_value_error(make, message):
         make()
 
 
-def test_bpe_merge_steps_rejects_bad_input():
-    with pytest.raises(TypeError, match="BPETokenizer"):
-        bpe_merge_steps(object(), " terraces")
-    from helpers.tokenizers import BPETokenizer
-
-    with pytest.raises(ValueError, match="non-empty"):
-        bpe_merge_steps(BPETokenizer({}), "")
+def test_bpe_merges_need_a_bpe_tokenizer_and_a_text():
+    with pytest.raises(TypeError, match="tokenizer must be a helpers.bpe.BPETokenizer, got object"):
+        draw_bpe_merges(object(), " terraces")
+    with pytest.raises(TypeError, match="piece must be a str, got bytes"):
+        draw_bpe_merges(BPETokenizer({}), b" terraces")
 
 
 def test_numbers_are_written_with_true_minus_signs():
-    assert diagrams._fmt(-0.5) == "−0.5000" and diagrams._fmt(-math.inf) == "−∞"
+    assert draw.fmt(-0.5) == "−0.5000" and draw.fmt(-math.inf) == "−∞"

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.data import load_text
-from helpers.dataset import create_dataloader_v1
+from helpers.datafiles import load_text
 from helpers.embeddings import (
     cosine_similarity_matrix,
     embedding_as_linear,
@@ -19,8 +18,14 @@ from helpers.embeddings import (
     pca_2d,
     sinusoidal_encoding,
 )
-from helpers.plots import plot_embedding_heatmaps, plot_embedding_pca, plot_embedding_row, plot_position_similarity
-from helpers.widgets import embedding_explorer
+from helpers.sliding_window import create_dataloader_v1
+from helpers.teaching.plots import (
+    plot_embedding_heatmaps,
+    plot_embedding_pca,
+    plot_embedding_row,
+    plot_position_similarity,
+)
+from helpers.teaching.widgets import embedding_explorer
 
 BOOK_WEIGHT = [
     [0.3374, -0.1778, -0.1690],
@@ -204,8 +209,8 @@ def test_lookup_needs_an_embedding():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"num_positions": 0, "dim": 4}, ValueError, "num_positions must be >= 1, got 0"),
-    ({"num_positions": 4, "dim": -2}, ValueError, "dim must be >= 1, got -2"),
+    ({"num_positions": 0, "dim": 4}, ValueError, "num_positions must be a whole number >= 1, got 0"),
+    ({"num_positions": 4, "dim": -2}, ValueError, "dim must be a whole number >= 1, got -2"),
     ({"num_positions": 4.0, "dim": 4}, TypeError, "num_positions must be a whole number"),
     ({"num_positions": 4, "dim": 4, "base": 1.0}, ValueError, "base must be a number > 1, got 1.0"),
 ])

@@ -1,12 +1,14 @@
-"""helpers.exercises: for every exercise, the check passes the solution, rejects typical mistakes with a helpful
-message, and calls an unanswered starter "not answered yet"; the notebooks ask every exercise and the solution
-notebooks pass every one."""
+"""helpers.teaching.exercises: for every exercise, the check passes the solution, rejects typical mistakes with a
+helpful message, and calls an unanswered starter "not answered yet"; the notebooks ask every exercise and the solution
+notebooks pass every one; checking an exercise imports only its chapter's module."""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,15 +16,18 @@ import torch
 from torch import nn
 
 from helpers.attention import CausalAttention, MultiHeadAttention
-from helpers.data import load_text
-from helpers.dataset import create_dataloader_v1
-from helpers.exercises import EXERCISES, Result, check, evaluate, save_random_gpt2
-from helpers.gpt import GPT2_SIZES, GPT_CONFIG_124M, GPTModel, generate
-from helpers.gpt2_weights import load_pretrained_gpt2
-from helpers.tokenizers import BPETokenizer, gpt2_encoding
-from helpers.train import TINY_CONFIG, calc_loss_loader
+from helpers.bpe import BPETokenizer
+from helpers.datafiles import load_text
+from helpers.generate import generate
+from helpers.gpt import GPT2_SIZES, GPT_CONFIG_124M, TINY_CONFIG, GPTModel
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.gpt2_weights import load_pretrained_gpt2, save_random_gpt2
+from helpers.sliding_window import create_dataloader_v1
+from helpers.teaching.exercises import Result, all_exercises, check, evaluate
+from helpers.train import calc_loss_loader
 
 ROOT = Path(__file__).resolve().parent.parent
+EXERCISES = all_exercises()
 
 
 def passes(number: str, *args, **kwargs) -> Result:
@@ -80,6 +85,23 @@ def test_a_stub_that_raises_not_implemented_is_not_answered():
     message = unanswered("3.1", copy_weights=stub, sa_v1=SelfAttentionV1(3, 2), sa_v2=SelfAttentionV2(3, 2),
                          inputs=INPUTS)
     assert message.startswith("stub(sa_v1, sa_v2) still raises NotImplementedError: replace that line")
+
+
+def test_checking_a_chapter_2_exercise_imports_neither_the_training_stack_nor_other_chapters():
+    # `import torch` itself loads parts of torch.distributed: what counts is what the check adds to that.
+    script = """
+import sys
+import torch
+before = set(sys.modules)
+from helpers.teaching.exercises import evaluate
+result = evaluate("2.B", lambda n, length, stride: max(0, (n - length - 1) // stride + 1))
+assert result.passed, result
+added = set(sys.modules) - before
+print(sorted(m for m in added if m.startswith(("torch.distributed", "helpers.train", "helpers.teaching.exercises.ch"))))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['helpers.teaching.exercises.ch02']"
 
 
 def test_long_messages_are_wrapped_and_tables_kept():
@@ -639,8 +661,8 @@ def accuracy_at(model: GPTModel, loader, position: int = -1, num_batches: int | 
 
 @pytest.fixture(scope="module")
 def spam_data(tmp_path_factory):
-    """Notebook 07's split files, datasets padded to the longest message and to the model's context, loaders."""
-    from helpers.classifier import SpamDataset, create_spam_loaders, spam_splits
+    """Notebook 09's split files, datasets padded to the longest message and to the model's context, loaders."""
+    from helpers.spam import SpamDataset, create_spam_loaders, spam_splits
 
     tokenizer = gpt2_encoding()
     paths = spam_splits(tmp_path_factory.mktemp("sms-spam"))
@@ -711,9 +733,9 @@ def first_token_functions():
 def test_6_3(spam_data):
     from helpers.classifier import calc_accuracy_loader as last_token_accuracy
     from helpers.classifier import calc_loss_batch as last_token_loss
-    from helpers.exercises import _first_token_task
+    from helpers.teaching.exercises.ch06 import first_token_task
 
-    reference, batches = _first_token_task()
+    reference, batches = first_token_task()
     assert accuracy_at(reference, batches, 0) == 1.0 and accuracy_at(reference, batches, -1) < 1.0
     (train_loader, _, test_loader), _, _ = spam_data
     model = spam_classifier()

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers.attention import KVCache, MultiHeadAttention
+from helpers.attention import MultiHeadAttention, causal_mask
+from helpers.generate import KVCache, generate, generate_text_simple, new_kv_caches, sample_next_token
 from helpers.gpt import (
     GELU,
     GPT_CONFIG_124M,
@@ -19,11 +20,8 @@ from helpers.gpt import (
     GPTModel,
     LayerNorm,
     TransformerBlock,
-    book_state_dict,
     check_config,
-    generate,
-    generate_text_simple,
-    parameter_groups,
+    parameter_counts,
 )
 
 # A GPT small enough for fast tests; the properties below do not depend on the size.
@@ -43,6 +41,16 @@ BOOK_LOGITS_LAST = torch.tensor([
     [[0.3483, 0.4661, -0.2838], [0.0477, 0.5181, -0.3168], [0.1018, -0.4327, -0.2553], [0.7195, 0.4023, 0.0532]],
     [[0.2659, 0.4454, -0.6806], [0.7705, 0.2710, 0.2246], [0.6936, 0.3205, -0.3178], [1.2630, -0.1858, 0.0388]],
 ])
+
+
+def book_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A `GPTModel` state dict with the causal `mask` buffers the book's own GPTModel also saves."""
+    mask = causal_mask(state_dict["pos_emb.weight"].shape[0])
+    out = dict(state_dict)
+    for key in state_dict:
+        if key.endswith(".att.W_query.weight"):
+            out[key.removesuffix("W_query.weight") + "mask"] = mask
+    return out
 
 
 def tiny_model(seed: int = 0, **changes: object) -> GPTModel:
@@ -242,8 +250,6 @@ def test_book_state_dict_loads_strictly_into_the_books_layout():
     book.load_state_dict(state)  # strict
     idx = torch.randint(0, 97, (1, 12))
     assert torch.equal(book(idx), ours(idx))
-    with pytest.raises(ValueError, match=r"not a GPTModel state dict: 'pos_emb.weight' is missing"):
-        book_state_dict({"tok_emb.weight": torch.zeros(3, 2)})
 
 
 @pytest.mark.parametrize("train", [False, True])
@@ -276,7 +282,7 @@ def test_cached_forward_in_chunks_equals_the_full_forward(chunks, batch, seed):
     model = tiny_model(seed=seed, qkv_bias=True)
     idx = torch.randint(0, 97, (batch, total))
     full = model(idx)
-    kv_caches = model.new_kv_caches()
+    kv_caches = new_kv_caches(model)
     pieces, start = [], 0
     for size in chunks:
         if start >= total:
@@ -289,7 +295,7 @@ def test_cached_forward_in_chunks_equals_the_full_forward(chunks, batch, seed):
 
 def test_kv_cache_grows_and_refuses_more_than_context_length():
     model = tiny_model()
-    kv_caches = model.new_kv_caches()
+    kv_caches = new_kv_caches(model)
     assert len(kv_caches) == TINY["n_layers"] and all(isinstance(c, KVCache) for c in kv_caches)
     model(torch.zeros(1, 7, dtype=torch.long), kv_caches)
     model(torch.zeros(1, 5, dtype=torch.long), kv_caches)
@@ -305,7 +311,7 @@ def test_kv_cache_grows_and_refuses_more_than_context_length():
 
 def test_kv_cache_with_max_tokens_allocates_once():
     model = tiny_model()
-    kv_caches = model.new_kv_caches(max_tokens=9)
+    kv_caches = new_kv_caches(model, max_tokens=9)
     model(torch.zeros(1, 3, dtype=torch.long), kv_caches)
     storage = kv_caches[0].keys
     assert storage.shape == (1, 4, 9, 4)
@@ -319,25 +325,34 @@ def test_kv_cache_with_max_tokens_allocates_once():
 def test_a_cropped_cache_continues_as_if_the_later_tokens_never_came():
     model = tiny_model(seed=6, qkv_bias=True)
     idx = torch.randint(0, 97, (2, 10))
-    kv_caches = model.new_kv_caches(12)
+    kv_caches = new_kv_caches(model, 12)
     model(idx, kv_caches)
     for cache in kv_caches:
         cache.crop(4)
     torch.testing.assert_close(model(idx[:, 4:7], kv_caches), model(idx[:, :7])[:, 4:], atol=1e-5, rtol=1e-5)
-    for bad in (-1, 8, 2.0):
-        with pytest.raises(ValueError, match=r"num_tokens must be an integer in \[0, 7\]"):
-            kv_caches[0].crop(bad)
+    with pytest.raises(ValueError, match=r"num_tokens must be at most the 7 cached tokens, got 8"):
+        kv_caches[0].crop(8)
+    with pytest.raises(ValueError, match=r"num_tokens must be a whole number >= 0, got -1"):
+        kv_caches[0].crop(-1)
+    with pytest.raises(TypeError, match=r"num_tokens must be a whole number >= 0, got 2.0 \(float\)"):
+        kv_caches[0].crop(2.0)
 
 
-@pytest.mark.parametrize("max_tokens", [0, -3, 2.5, True])
-def test_kv_cache_max_tokens_must_be_positive(max_tokens):
-    with pytest.raises(ValueError, match=r"max_tokens must be None or a positive integer"):
+@pytest.mark.parametrize(("max_tokens", "error"), [(0, ValueError), (-3, ValueError), (2.5, TypeError),
+                                                   (True, TypeError)])
+def test_kv_cache_max_tokens_must_be_positive(max_tokens, error):
+    with pytest.raises(error, match=r"max_tokens must be a whole number >= 1 or None, got"):
         KVCache(max_tokens)
+
+
+def test_new_kv_caches_needs_a_gpt_model():
+    with pytest.raises(TypeError, match=r"new_kv_caches needs a helpers.gpt.GPTModel .*got Linear"):
+        new_kv_caches(nn.Linear(2, 2))
 
 
 def test_kv_cache_rejects_a_different_batch():
     model = tiny_model()
-    kv_caches = model.new_kv_caches()
+    kv_caches = new_kv_caches(model)
     model(torch.zeros(2, 3, dtype=torch.long), kv_caches)
     with pytest.raises(ValueError, match=r"do not fit a cache"):
         model(torch.zeros(1, 1, dtype=torch.long), kv_caches)
@@ -456,15 +471,45 @@ def test_zero_new_tokens_returns_the_prompt():
     assert torch.equal(generate_text_simple(model, prompt, 0, 12), prompt)
 
 
-def test_generate_works_for_a_model_without_a_cache():
-    """A model without `new_kv_caches` (for example the notebook's own) runs without the cache, same tokens."""
+def test_generate_works_for_any_model_and_the_cache_is_opt_in():
+    """Without the cache (the default, as the book's generate) any model runs, for example the notebook's own; the
+    cache is an opt-in that needs a GPTModel, and a clear error says so for any other model."""
     model = tiny_model(seed=9)
 
     def plain(idx: torch.Tensor) -> torch.Tensor:
         return model(idx)
 
     prompt = torch.randint(0, 97, (1, 4))
-    assert torch.equal(generate(plain, prompt, 8, 12), generate(model, prompt, 8, 12))
+    assert torch.equal(generate(plain, prompt, 8, 12), generate(model, prompt, 8, 12, use_cache=True))
+    with pytest.raises(TypeError, match=r"use_cache=True needs a helpers.gpt.GPTModel .*got function"):
+        generate(plain, prompt, 8, 12, use_cache=True)
+
+
+def test_sample_next_token_draws_from_the_generator_it_is_given():
+    logits = torch.randn(3, 97, generator=torch.Generator().manual_seed(1))
+    first = sample_next_token(logits, temperature=1.5, top_k=10, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(0)  # the global generator plays no part
+    again = sample_next_token(logits, temperature=1.5, top_k=10, generator=torch.Generator().manual_seed(5))
+    assert first.shape == (3, 1) and torch.equal(first, again)
+    assert all(logits[row, first[row, 0]] >= logits[row].topk(10).values[-1] for row in range(3))
+    assert torch.equal(sample_next_token(logits), logits.argmax(dim=-1, keepdim=True))  # temperature 0: greedy
+
+
+def test_generate_with_a_generator_repeats_its_text():
+    model, prompt = tiny_model(seed=4), torch.randint(0, 97, (2, 3))
+    runs = [generate(model, prompt, 10, 12, temperature=1.0, generator=torch.Generator().manual_seed(7))
+            for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"logits": torch.zeros(97)}, ValueError, r"logits must be a float tensor of shape \(batch, vocab_size\)"),
+    ({"logits": torch.zeros(1, 97), "generator": 3}, TypeError, r"generator must be a torch.Generator or None"),
+    ({"logits": torch.zeros(1, 97), "top_k": 98}, ValueError, r"top_k must be None or an integer in \[1, vocab"),
+])
+def test_sample_next_token_bad_input(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        sample_next_token(**kwargs)
 
 
 # --- bad input ---
@@ -488,7 +533,7 @@ def test_emb_dim_not_divisible_by_n_heads():
      ("qkv_bias", 1)],
 )
 def test_invalid_config_values(key, value):
-    with pytest.raises(ValueError, match=rf"'{key}' must be"):
+    with pytest.raises((ValueError, TypeError), match=rf"'{key}' must be"):
         check_config({**TINY, key: value})
 
 
@@ -520,7 +565,7 @@ def test_malformed_token_ids(idx):
 
 @pytest.mark.parametrize("fn", [generate, generate_text_simple])
 def test_negative_max_new_tokens(fn):
-    with pytest.raises(ValueError, match=r"max_new_tokens must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"max_new_tokens must be a whole number >= 0, got -1"):
         fn(tiny_model(), torch.zeros(1, 2, dtype=torch.long), -1, 12)
 
 
@@ -533,7 +578,7 @@ def test_empty_prompt(fn, shape):
 
 @pytest.mark.parametrize("context_size", [0, 13])
 def test_bad_context_size(context_size):
-    with pytest.raises(ValueError, match=rf"context_size(={context_size} exceeds| must be a positive).*"):
+    with pytest.raises(ValueError, match=rf"context_size(={context_size} exceeds| must be a whole number >= 1).*"):
         generate(tiny_model(), torch.zeros(1, 2, dtype=torch.long), 3, context_size)
 
 
@@ -551,9 +596,9 @@ def test_bad_sampling_options(kwargs, message):
 # --- parameter counts ---
 
 
-def test_parameter_groups_add_up_and_follow_the_architecture():
+def test_parameter_counts_add_up_and_follow_the_architecture():
     model = GPTModel(TINY)
-    groups = parameter_groups(model)
+    groups = parameter_counts(model)
     assert sum(groups.values()) == sum(p.numel() for p in model.parameters())
     d, v, n = TINY["emb_dim"], TINY["vocab_size"], TINY["n_layers"]
     assert groups == {
@@ -566,10 +611,10 @@ def test_parameter_groups_add_up_and_follow_the_architecture():
     }
 
 
-def test_parameter_groups_on_the_meta_device():
+def test_parameter_counts_on_the_meta_device():
     with torch.device("meta"):
         model = GPTModel({**GPT_CONFIG_124M, "emb_dim": 1600, "n_layers": 48, "n_heads": 25})
-    assert sum(parameter_groups(model).values()) == 1_637_792_000  # GPT-2 XL without weight tying
+    assert sum(parameter_counts(model).values()) == 1_637_792_000  # GPT-2 XL without weight tying
 
 
 # --- figures ---
@@ -578,7 +623,7 @@ def test_parameter_groups_on_the_meta_device():
 def test_gelu_relu_figure_plots_both_functions():
     import matplotlib.pyplot as plt
 
-    from helpers.plots import plot_gelu_relu
+    from helpers.teaching.plots import plot_gelu_relu
 
     fig = plot_gelu_relu(-2.0, 2.0)
     try:
@@ -594,7 +639,7 @@ def test_gelu_relu_figure_plots_both_functions():
 def test_gradient_figure_has_one_line_per_network():
     import matplotlib.pyplot as plt
 
-    from helpers.plots import plot_gradient_magnitudes
+    from helpers.teaching.plots import plot_gradient_magnitudes
 
     fig = plot_gradient_magnitudes({"a": [1e-4, 1e-3, 1e-2], "b": [0.2, 0.3, 1.3]})
     try:

@@ -7,9 +7,10 @@ import torch
 from safetensors.torch import save_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from helpers.gpt import GPTModel, generate
+from helpers.checks import check_state_dict
+from helpers.generate import generate
+from helpers.gpt import GPTModel
 from helpers.gpt2_weights import (
-    check_state_dict,
     gpt_config_from_hf,
     gpt_from_hf,
     gpt_state_dict_from_hf,

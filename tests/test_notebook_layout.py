@@ -1,4 +1,4 @@
-"""The chapter notebooks follow one template (GUIDE.md, sections 3, 7 and 10), read from the stored files.
+"""The chapter notebooks follow one template, read from the stored files.
 
 A title naming the book chapter and sections (and an appendix it covers) and the run time; section headings that use
 the book's numbers only for the book's sections and appendices and mark everything else "Beyond the book"; a summary
@@ -72,7 +72,8 @@ def test_errors_are_shown_with_expect_error(path):
         tags = cell.get("metadata", {}).get("tags", [])
         marked = "raises-exception" in tags or "NBVAL_RAISES_EXCEPTION" in source(cell)
         stored = any(out["output_type"] == "error" for out in cell.get("outputs", []))
-        assert not (marked or stored), f"{path.name} cell {i}: show the error with helpers.notebook.expect_error"
+        assert not (marked or stored), (
+            f"{path.name} cell {i}: show the error with helpers.teaching.notebook.expect_error")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -1,10 +1,10 @@
-"""helpers.notebook: showing an error on purpose."""
+"""helpers.teaching.notebook: showing an error on purpose."""
 
 from __future__ import annotations
 
 import pytest
 
-from helpers.notebook import expect_error
+from helpers.teaching.notebook import expect_error
 
 
 def test_prints_the_error_as_its_last_traceback_line(capsys):

@@ -26,9 +26,9 @@ spec.loader.exec_module(tool)
 def course(tmp_path: Path) -> Path:
     """A copy of the files that hold the address (and the tool itself), with a notebook in a subfolder too."""
     copy = tmp_path / "course"
-    (copy / "tests").mkdir(parents=True)
+    (copy / "helpers" / "teaching").mkdir(parents=True)
     shutil.copy(ROOT / "README.md", copy)
-    shutil.copy(ROOT / "tests" / "setup_cell.txt", copy / "tests")
+    shutil.copy(ROOT / "helpers" / "teaching" / "setup_cell.txt", copy / "helpers" / "teaching")
     shutil.copytree(ROOT / "notebooks", copy / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     (copy / "notebooks" / "solutions").mkdir(exist_ok=True)
     shutil.copy(sorted((ROOT / "notebooks").glob("*.ipynb"))[0], copy / "notebooks" / "solutions" / "extra.ipynb")
@@ -52,13 +52,13 @@ def first_code_cell(path: Path) -> str:
 
 
 def test_sets_the_address_everywhere_and_changes_nothing_else(course):
-    old = ADDRESS.search((course / "tests" / "setup_cell.txt").read_text()).group(1)
+    old = ADDRESS.search((course / "helpers" / "teaching" / "setup_cell.txt").read_text()).group(1)
     before = {p: p.read_text(encoding="utf-8") for p in course.rglob("*") if p.suffix in (".md", ".txt", ".ipynb")}
     done = run_tool(course, "alice/llm-course")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("repository address: https://github.com/alice/llm-course (")
 
-    cell = (course / "tests" / "setup_cell.txt").read_text(encoding="utf-8")
+    cell = (course / "helpers" / "teaching" / "setup_cell.txt").read_text(encoding="utf-8")
     assert ADDRESS.search(cell).group(1) == "alice/llm-course"
     readme = (course / "README.md").read_text(encoding="utf-8")
     assert "https://mybinder.org/v2/gh/alice/llm-course/main?urlpath=" in readme

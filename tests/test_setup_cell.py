@@ -1,4 +1,4 @@
-"""The shared first cell of every notebook (tests/setup_cell.txt): silent when all is in place, a clear
+"""The shared first cell of every notebook (helpers/teaching/setup_cell.txt): silent when all is in place, a clear
 message when `helpers` or the data files are missing, and an idempotent install on Colab."""
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.teaching.setup_check import SETUP_CELL_FILE
+
 ROOT = Path(__file__).resolve().parent.parent
-CELL = ROOT / "tests" / "setup_cell.txt"
+CELL = SETUP_CELL_FILE  # helpers/teaching/setup_cell.txt
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("solutions/*.ipynb"))
 
 # Runs the cell (argv[1]) `times` times in one fresh interpreter and prints what each run raised. In "colab"
@@ -89,7 +91,7 @@ def test_every_notebook_starts_with_the_setup_cell(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert "".join(first["source"]).rstrip() == CELL.read_text(encoding="utf-8").rstrip(), (
-        f"{path.name}: the first code cell differs from tests/setup_cell.txt; rebuild the notebook"
+        f"{path.name}: the first code cell differs from helpers/teaching/setup_cell.txt; rebuild the notebook"
     )
     assert first["outputs"] == [], f"{path.name}: the setup cell must print nothing"
     # collapsed: its source hidden in JupyterLab, a form showing only its title on Colab
@@ -103,7 +105,7 @@ def test_the_cell_is_short_titled_and_leaves_the_checks_to_helpers():
     assert len(lines) <= 30
     assert max(len(line) for line in lines) <= 120
     assert lines[-1] == "check_course_setup()"
-    assert "from helpers.setup_check import check_course_setup" in lines
+    assert "from helpers.teaching.setup_check import check_course_setup" in lines
 
 
 def test_silent_and_repeatable_when_helpers_and_data_are_in_place(tmp_path):

@@ -1,4 +1,4 @@
-"""helpers.setup_check: the environment check of notebook 00 and the check of every notebook's set-up cell."""
+"""helpers.teaching.setup_check: the environment check of notebook 00 and the check of every notebook's set-up cell."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import setup_check
-from helpers.data import DATA_FILES, MissingDataError
-from helpers.setup_check import (
+from helpers.datafiles import DATA_FILES, MissingDataError
+from helpers.teaching import setup_check
+from helpers.teaching.setup_check import (
     MINIMUM_VERSIONS,
     NOTEBOOK_PACKAGES,
     CourseSetupError,

@@ -1,4 +1,4 @@
-"""helpers.tokenizers.BPETokenizer: GPT-2's BPE from scratch equals tiktoken; training, save/load, bad input."""
+"""helpers.bpe.BPETokenizer: GPT-2's BPE from scratch equals tiktoken; training, save/load, bad input."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers.data import load_text
-from helpers.tokenizers import ENDOFTEXT, GPT2_PATTERN, BPETokenizer, bytes_to_unicode, gpt2_encoding
+from helpers.bpe import GPT2_PATTERN, BPETokenizer, bytes_to_unicode
+from helpers.datafiles import load_text
+from helpers.gpt2_tokenizer import gpt2_bpe, gpt2_encoding
+from helpers.text import ENDOFTEXT
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_SENTENCE = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
@@ -38,7 +40,7 @@ HARD_CASES = {
 
 @pytest.fixture(scope="module")
 def gpt2() -> BPETokenizer:
-    return BPETokenizer.from_gpt2()
+    return gpt2_bpe()
 
 
 @pytest.fixture(scope="module")
@@ -256,18 +258,18 @@ def test_truncated_or_edited_file_raises_a_clear_error(trained, tmp_path):
         BPETokenizer.load(tmp_path / "short.json")
 
 
-def test_from_gpt2_files_rejects_mismatched_files(tmp_path):
+def test_gpt2_bpe_rejects_mismatched_files(tmp_path):
     encoder = json.loads((ROOT / "data" / "gpt2" / "encoder.json").read_text(encoding="utf-8"))
     (tmp_path / "encoder.json").write_text(json.dumps(encoder))
     (tmp_path / "vocab.bpe").write_text("#version: 0.2\nĠ t\nĠ nosuchtoken\n", encoding="utf-8")
     with pytest.raises(ValueError, match="vocab.bpe, line 3: token 'nosuchtoken' is not in"):
-        BPETokenizer.from_gpt2_files(tmp_path / "encoder.json", tmp_path / "vocab.bpe")
+        gpt2_bpe(tmp_path / "encoder.json", tmp_path / "vocab.bpe")
     (tmp_path / "vocab.bpe").write_text("#version: 0.2\nĠ t\n", encoding="utf-8")  # too few merges for encoder.json
     with pytest.raises(ValueError, match="does not match the merges"):
-        BPETokenizer.from_gpt2_files(tmp_path / "encoder.json", tmp_path / "vocab.bpe")
+        gpt2_bpe(tmp_path / "encoder.json", tmp_path / "vocab.bpe")
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ValueError, match="broken.json is not valid JSON"):
-        BPETokenizer.from_gpt2_files(tmp_path / "broken.json", tmp_path / "vocab.bpe")
+        gpt2_bpe(tmp_path / "broken.json", tmp_path / "vocab.bpe")
 
 
 # --- bad input ---
@@ -324,7 +326,7 @@ def test_vocab_size_below_bytes_plus_specials(vocab_size, specials):
 
 
 def test_train_rejects_bad_arguments():
-    with pytest.raises(TypeError, match="vocab_size must be an int, got float"):
+    with pytest.raises(TypeError, match=r"vocab_size must be a whole number, got 300.0 \(float\)"):
         BPETokenizer.train("text", 300.0)
     with pytest.raises(TypeError, match="special_tokens must be a sequence of strings"):
         BPETokenizer.train("text", 300, ENDOFTEXT)

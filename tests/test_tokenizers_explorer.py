@@ -1,14 +1,17 @@
-"""The tokenizer explorer of notebook 01 (helpers.widgets.tokenizer_explorer) and its figures, driven headless."""
+"""The tokenizer explorer of notebook 02 (helpers.teaching.widgets.tokenizer_explorer), the token view it shows
+(helpers.teaching.tokens) and the BPE figure of that notebook, driven headless."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pytest
 
-from helpers.data import load_text
-from helpers.plots import plot_tokens_per_word, tokens_html
-from helpers.tokenizers import ENDOFTEXT, UNK, BPETokenizer, SimpleTokenizerV2, gpt2_encoding, split_words
-from helpers.widgets import token_pieces, tokenizer_explorer
+from helpers.bpe import BPETokenizer
+from helpers.datafiles import load_text
+from helpers.gpt2_tokenizer import gpt2_bpe, gpt2_encoding
+from helpers.teaching.plots import plot_tokens_per_word
+from helpers.teaching.tokens import token_pieces, tokens_html
+from helpers.teaching.widgets import tokenizer_explorer
+from helpers.text import ENDOFTEXT, UNK, SimpleTokenizerV2, split_words
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +21,7 @@ def tokenizers() -> dict:
     return {
         "simple V2": SimpleTokenizerV2({w: i for i, w in enumerate(words)}),
         "GPT-2": gpt2_encoding(),
-        "GPT-2 (ours)": BPETokenizer.from_gpt2(),
+        "GPT-2 (ours)": gpt2_bpe(),
         "trained here": BPETokenizer.train(text, 1000),
     }
 
@@ -66,8 +69,8 @@ def test_a_token_that_is_part_of_a_character_shows_its_bytes(tokenizers):
 
 
 def test_newlines_and_tabs_are_made_visible():
-    html = tokens_html(["a", "\n", "\t", "<b>"], [1, 2, 3, 4]).data
-    assert "↵" in html and "→" in html and "&lt;b&gt;" in html
+    html = tokens_html(["a", "\n", "\t", "\r", "<b>"], [1, 2, 3, 4, 5]).data
+    assert "↵" in html and "→" in html and "␍" in html and "&lt;b&gt;" in html
 
 
 def test_explorer_rejects_what_is_not_a_tokenizer():
@@ -83,13 +86,9 @@ def test_tokens_html_needs_one_id_per_piece():
 
 
 def test_tokens_per_word_figure():
-    fig = plot_tokens_per_word([0, 100, 200], [5.6, 2.5, 2.0], reference=1.4)
-    try:
-        ax = fig.axes[0]
-        assert list(ax.lines[0].get_xdata()) == [0, 100, 200]
-        assert list(ax.lines[1].get_ydata()) == [1.4, 1.4]
-        assert ax.get_xlabel() == "merges learned"
-    finally:
-        plt.close(fig)
+    ax = plot_tokens_per_word([0, 100, 200], [5.6, 2.5, 2.0], reference=1.4).axes[0]
+    assert list(ax.lines[0].get_xdata()) == [0, 100, 200]
+    assert list(ax.lines[1].get_ydata()) == [1.4, 1.4]
+    assert ax.get_xlabel() == "merges learned"
     with pytest.raises(ValueError, match="equally long"):
         plot_tokens_per_word([0, 1], [1.0])

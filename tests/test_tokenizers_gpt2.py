@@ -1,4 +1,4 @@
-"""helpers.tokenizers.gpt2_encoding: the same encoding as tiktoken's own "gpt2", without a download."""
+"""helpers.gpt2_tokenizer.gpt2_encoding: the same encoding as tiktoken's own "gpt2", without a download."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import shutil
 import pytest
 import tiktoken
 
-from helpers.data import DATA_FILES, fetch, load_text
-from helpers.tokenizers import ENDOFTEXT, gpt2_encoding
+from helpers.datafiles import DATA_FILES, fetch, load_text
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.text import ENDOFTEXT
 
 SENTENCE = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
 BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271,

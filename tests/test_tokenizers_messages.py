@@ -1,4 +1,4 @@
-"""helpers.tokenizers: the message helpers `plural` and `show_whitespace`; errors that name the file or count right."""
+"""The message helpers `plural` (helpers.checks) and `show_whitespace` (helpers.text); errors that name the file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers.tokenizers import ENDOFTEXT, BPETokenizer, SimpleTokenizerV1, plural, show_whitespace
+from helpers.bpe import BPETokenizer
+from helpers.checks import plural
+from helpers.gpt2_tokenizer import gpt2_bpe
+from helpers.text import ENDOFTEXT, SimpleTokenizerV1, show_whitespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +61,7 @@ def test_vocab_size_message_counts_special_tokens():
         BPETokenizer.train("some text", 257, (ENDOFTEXT, "<|pad|>"))
 
 
-# --- files that are missing or are not what `load` and `from_gpt2_files` read ---
+# --- files that are missing or are not what `load` and `gpt2_bpe` read ---
 
 LOAD_EXPECTS = "BPETokenizer.load expects a JSON file written by BPETokenizer.save"
 
@@ -92,14 +95,14 @@ def test_load_of_other_json_says_what_load_expects(tmp_path):
     encoder = {"!": 0, "\"": 1, "hello": 2}
     (tmp_path / "encoder.json").write_text(json.dumps(encoder))
     with pytest.raises(ValueError, match=f"encoder.json is not a saved BPETokenizer .*; {LOAD_EXPECTS}; GPT-2's own "
-                                         f"encoder.json and vocab.bpe load with BPETokenizer.from_gpt2_files"):
+                                         f"encoder.json and vocab.bpe load with helpers.gpt2_tokenizer.gpt2_bpe"):
         BPETokenizer.load(tmp_path / "encoder.json")
 
 
-def test_from_gpt2_files_names_a_missing_file(tmp_path):
+def test_gpt2_bpe_names_a_missing_file(tmp_path):
     encoder_json = ROOT / "data" / "gpt2" / "encoder.json"
-    with pytest.raises(FileNotFoundError, match=r"vocab.bpe does not exist; from_gpt2_files expects GPT-2's "
-                                                r"encoder.json and vocab.bpe \(from_gpt2\(\) uses the cached ones\)"):
-        BPETokenizer.from_gpt2_files(encoder_json, tmp_path / "vocab.bpe")
-    with pytest.raises(FileNotFoundError, match=r"nothing.json does not exist; from_gpt2_files expects"):
-        BPETokenizer.from_gpt2_files(tmp_path / "nothing.json", tmp_path / "vocab.bpe")
+    with pytest.raises(FileNotFoundError, match=r"vocab.bpe does not exist; gpt2_bpe expects GPT-2's encoder.json "
+                                                r"and vocab.bpe \(gpt2_bpe\(\) reads the course's copies\)"):
+        gpt2_bpe(encoder_json, tmp_path / "vocab.bpe")
+    with pytest.raises(FileNotFoundError, match=r"nothing.json does not exist; gpt2_bpe expects"):
+        gpt2_bpe(tmp_path / "nothing.json", tmp_path / "vocab.bpe")

@@ -1,11 +1,11 @@
-"""helpers.tokenizers word level: split_words, join_words, SimpleTokenizerV1, SimpleTokenizerV2 (the book's 2.2-2.4)."""
+"""helpers.text, the word level: split_words, join_words, SimpleTokenizerV1, SimpleTokenizerV2 (the book's 2.2-2.4)."""
 
 from __future__ import annotations
 
 import pytest
 
-from helpers.data import load_text
-from helpers.tokenizers import ENDOFTEXT, UNK, SimpleTokenizerV1, SimpleTokenizerV2, join_words, split_words
+from helpers.datafiles import load_text
+from helpers.text import ENDOFTEXT, UNK, SimpleTokenizerV1, SimpleTokenizerV2, join_words, split_words
 
 BOOK_TEXT_V1 = """"It's the last he painted, you know," Mrs. Gisburn said with pardonable pride."""
 BOOK_IDS_V1 = [1, 56, 2, 850, 988, 602, 533, 746, 5, 1126, 596, 5, 1, 67, 7, 38, 851, 1108, 754, 793, 7]

@@ -18,23 +18,15 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from helpers import train
-from helpers.data import load_text
-from helpers.gpt import GPTModel
-from helpers.tokenizers import gpt2_encoding
-from helpers.train import (
-    TINY_CONFIG,
-    CheckpointError,
-    calc_loss_batch,
-    calc_loss_loader,
-    load_checkpoint,
-    main,
-    make_loaders,
-    save_checkpoint,
-    text_to_token_ids,
-    token_ids_to_text,
-    train_model,
-)
+from helpers import train_cli
+from helpers.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from helpers.datafiles import load_text
+from helpers.generate import text_to_token_ids, token_ids_to_text
+from helpers.gpt import TINY_CONFIG, GPTModel
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.sliding_window import create_dataloader_v1
+from helpers.train import calc_loss_batch, calc_loss_loader, make_loaders, train_model
+from helpers.train_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = {"vocab_size": 50257, "context_length": 16, "emb_dim": 16, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0,
@@ -322,7 +314,7 @@ def help_entries(out: str) -> dict[str, str]:
 
 def test_help_shows_every_option_with_help_and_default(capsys, monkeypatch):
     entries = help_entries(help_text(capsys, monkeypatch))
-    parser = train._build_parser()
+    parser = train_cli._build_parser()
     flags = {action.option_strings[-1] for action in parser._actions}
     assert set(entries) == flags
     for flag, text in entries.items():
@@ -351,7 +343,7 @@ def no_work(monkeypatch):
         raise AssertionError("the command line did work before it checked its options")
 
     for name in ("load_text", "gpt2_encoding", "make_loaders", "GPTModel"):
-        monkeypatch.setattr(train, name, forbidden)
+        monkeypatch.setattr(train_cli, name, forbidden)
 
 
 @pytest.mark.parametrize(
@@ -404,12 +396,13 @@ def test_every_bad_option_is_named_at_once(no_work, capsys):
 
 
 def test_a_context_of_one_token_is_allowed():
-    parser = train._build_parser()
-    train._check_args(parser, train._fill_recipe(parser.parse_args(["--context-length", "1"])))  # valid, if weak
+    parser = train_cli._build_parser()
+    args = train_cli._fill_recipe(parser.parse_args(["--context-length", "1"]))
+    train_cli._check_args(parser, args)  # valid, if weak
 
 
 def test_a_text_that_is_not_utf8_is_named(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "GPTModel", None)
+    monkeypatch.setattr(train_cli, "GPTModel", None)
     (tmp_path / "latin1.txt").write_bytes("caf\u00e9 ".encode("latin-1") * 100)
     with pytest.raises(SystemExit) as info:
         main(["--text", str(tmp_path / "latin1.txt")])
@@ -418,7 +411,7 @@ def test_a_text_that_is_not_utf8_is_named(capsys, tmp_path, monkeypatch):
 
 
 def test_a_text_too_short_for_the_options_names_them(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "GPTModel", None)
+    monkeypatch.setattr(train_cli, "GPTModel", None)
     (tmp_path / "short.txt").write_text("A short story. " * 20)
     with pytest.raises(SystemExit) as info:
         main(["--text", str(tmp_path / "short.txt"), "--context-length", "256"])
@@ -492,9 +485,23 @@ def run_cli(out: Path, nproc: int, batch_size: int) -> dict[str, torch.Tensor]:
     return load_file(out / "model.safetensors")
 
 
+def one_process_with_the_distributed_sampler(batch_size: int) -> dict[str, torch.Tensor]:
+    """What `run_cli` trains, on this process, with the global batches of a `DistributedSampler` of one replica."""
+    text = load_text("the-verdict.txt")
+    config = {**TINY_CONFIG, "context_length": 32, "drop_rate": 0.0}
+    train_loader, val_loader = make_loaders(text, gpt2_encoding(), 32, batch_size, num_replicas=1, rank=0)
+    torch.manual_seed(123)
+    model = GPTModel(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
+    with torch.random.fork_rng(devices=[]):
+        train_model(model, train_loader, val_loader, optimizer, "cpu", 1, 100, 1, "Every effort moves you",
+                    gpt2_encoding(), max_steps=3, progress=False, log=None)
+    return model.state_dict()
+
+
 @pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
-    one = run_cli(tmp_path / "one", nproc=1, batch_size=4)
+    one = one_process_with_the_distributed_sampler(batch_size=4)
     two = run_cli(tmp_path / "two", nproc=2, batch_size=2)
     assert one.keys() == two.keys()
     for name in one:
@@ -512,3 +519,23 @@ def test_cross_entropy_matches_functional(verdict, tokenizer):
         logits = model(x)
         expected = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         assert torch.equal(calc_loss_batch(x, y, model, "cpu"), expected)
+
+
+@pytest.mark.slow
+def test_the_terminal_trainer_gives_the_notebooks_losses(verdict, tokenizer, capsys):
+    """`python -m helpers.train` (tiny preset, its recipe) builds the loaders and seeds as notebook 07 does."""
+    split = int(0.9 * len(verdict))
+    torch.manual_seed(123)
+    model = GPTModel(TINY_CONFIG)
+    windows = dict(batch_size=4, max_length=32, stride=32)
+    train_loader = create_dataloader_v1(verdict[:split], drop_last=True, shuffle=True, **windows)
+    val_loader = create_dataloader_v1(verdict[split:], drop_last=False, shuffle=False, **windows)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    notebook = train_model(model, train_loader, val_loader, optimizer, "cpu", num_epochs=2, eval_freq=12, eval_iter=2,
+                           start_context="Every effort moves you", tokenizer=tokenizer, progress=False, log=None)
+    terminal = main(["--epochs", "2", "--no-progress"])
+    assert len(notebook.train_losses) > 2
+    assert terminal.train_losses == notebook.train_losses and terminal.val_losses == notebook.val_losses
+    assert terminal.samples == notebook.samples
+    last = f"Train loss {notebook.train_losses[-1]:.3f}, Val loss {notebook.val_losses[-1]:.3f}"
+    assert last in capsys.readouterr().out

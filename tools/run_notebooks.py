@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Re-execute notebooks top to bottom in a fresh kernel and store their outputs, as the tests expect (for maintainers).
 
-    python tools/run_notebooks.py notebooks/04_attention.ipynb [more notebooks ...]
+    python tools/run_notebooks.py notebooks/05_attention.ipynb [more notebooks ...]
     python tools/run_notebooks.py                  (every notebook under notebooks/)
 
 Does what *Kernel > Restart Kernel and Run All Cells*, then *Save* does in JupyterLab, plus two clean-ups that keep

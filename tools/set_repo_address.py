@@ -3,12 +3,12 @@
 
     python tools/set_repo_address.py alice/llm-from-scratch      (or https://github.com/alice/llm-from-scratch)
 
-The address is kept in one place, `COURSE_REPO` in the shared set-up cell (tests/setup_cell.txt). Copies of it
-must stand where nothing can be looked up: the first cell of every notebook (Colab clones the repository from
-there) and the links of the README (the Binder badge, Colab links). This command reads the current address from
-tests/setup_cell.txt and replaces it, in URLs only (github.com/..., mybinder.org/v2/gh/..., colab.research.google
-.com/github/...), in tests/setup_cell.txt, README.md and every notebook under notebooks/. It changes nothing else
-in those files, and nothing at all when the new address is malformed.
+The address is kept in one place, `COURSE_REPO` in the shared set-up cell (helpers/teaching/setup_cell.txt).
+Copies of it must stand where nothing can be looked up: the first cell of every notebook (Colab clones the
+repository from there) and the links of the README (the Binder badge, Colab links). This command reads the current
+address from the set-up cell and replaces it, in URLs only (github.com/..., mybinder.org/v2/gh/...,
+colab.research.google.com/github/...), in helpers/teaching/setup_cell.txt, README.md and every notebook under
+notebooks/. It changes nothing else in those files, and nothing at all when the new address is malformed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CELL = Path("tests/setup_cell.txt")
+CELL = Path("helpers/teaching/setup_cell.txt")
 PLACES = [CELL, Path("README.md")]  # and every notebook under notebooks/
 CURRENT = re.compile(r'^COURSE_REPO = "https://github\.com/([^"/]+/[^"/]+)"', re.MULTILINE)
 # GitHub's rules: an owner is 1-39 letters, digits or single inner hyphens; a repository name is letters, digits,

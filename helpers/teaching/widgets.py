@@ -1,7 +1,10 @@
-"""ipywidgets explorers used by the notebooks: thin wrappers around the figures in `helpers.plots`.
+"""ipywidgets explorers used by the notebooks: thin wrappers around the plots of `helpers.teaching.plots` and the
+token view of `helpers.teaching.tokens`.
 
-Each section names the notebook that shows its explorer. Every explorer returns the `ipywidgets.interactive`
-object, whose `.result` holds what the wrapped function returned (so tests can drive it without a browser).
+Shown in notebooks 02_text_and_tokens, 03_sliding_window, 04_embeddings, 05_attention and
+09_classification_finetuning, each after a static figure of the same view; each section below names its notebook and
+book section. Every explorer returns the `ipywidgets.interactive` object, whose `.result` holds what the wrapped
+function returned (so tests can drive it without a browser).
 """
 
 from __future__ import annotations
@@ -10,47 +13,29 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
-import tiktoken
 import torch
 import torch.nn.functional as F
 from IPython.display import HTML, display
 
 from helpers.attention import CausalAttention, MultiHeadAttention, attention_weights
+from helpers.checks import check_int
 from helpers.classifier import spam_probability
-from helpers.dataset import create_dataloader_v1, encode_text
 from helpers.embeddings import cosine_similarity_matrix
-from helpers.plots import (
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.sliding_window import create_dataloader_v1, encode_text
+from helpers.teaching.plots import (
     plot_embedding_row,
     plot_query_attention,
     plot_sliding_windows,
     plot_spam_probabilities,
-    tokens_html,
 )
-from helpers.tokenizers import BPETokenizer, SimpleTokenizerV1, gpt2_encoding
+from helpers.teaching.tokens import token_pieces, tokens_html
+from helpers.text import SimpleTokenizerV1
 
-# --- 01_text_and_tokens ---
+__all__ = ["attention_explorer", "embedding_explorer", "sliding_window_explorer", "spam_explorer",
+           "tokenizer_explorer"]
 
-
-def token_pieces(tokenizer: Any, text: str) -> tuple[list[str], list[int]]:
-    """The token strings and ids of `text` for a simple (word) tokenizer, a `BPETokenizer` or a tiktoken encoding.
-
-    Special tokens are allowed. A BPE token that is only part of a UTF-8 character shows its bytes (`\\xf0`).
-    """
-    if isinstance(tokenizer, SimpleTokenizerV1):
-        words = tokenizer.tokenize(text)
-        return words, tokenizer.encode(text)
-    if isinstance(tokenizer, BPETokenizer):
-        ids = tokenizer.encode(text, allowed_special="all")
-        return [tokenizer.token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids], ids
-    if isinstance(tokenizer, tiktoken.Encoding):
-        ids = tokenizer.encode(text, allowed_special="all")
-        pieces = [tokenizer.decode_single_token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids]
-        return pieces, ids
-    raise TypeError(
-        "tokenizer must be a SimpleTokenizerV1/V2, a BPETokenizer or a tiktoken Encoding, "
-        f"got {type(tokenizer).__name__}"
-    )
+# --- 02_text_and_tokens (beyond the book: "A tokenizer explorer", after section 2.5) ---
 
 
 def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you like tea?") -> widgets.interactive:
@@ -84,7 +69,7 @@ def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you
     )
 
 
-# --- 02_sliding_window ---
+# --- 03_sliding_window (section 2.6, beyond the book: "The windows, drawn") ---
 
 
 def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20) -> widgets.interactive:
@@ -100,9 +85,7 @@ def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20)
             tokenizer=tokenizer,
         )
         inputs, targets = next(iter(loader))
-        fig = plot_sliding_windows(token_ids, max_length, stride, batch_size, labels=labels, n_tokens=n_tokens)
-        plt.close(fig)
-        display(fig)
+        display(plot_sliding_windows(token_ids, max_length, stride, batch_size, labels=labels, n_tokens=n_tokens))
         print(f"{len(loader.dataset)} windows -> {len(loader)} batches; the first batch:")
         print("inputs:\n", inputs)
         print("targets:\n", targets)
@@ -116,7 +99,7 @@ def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20)
     )
 
 
-# --- 03_embeddings ---
+# --- 04_embeddings (beyond the book: "Fixed and learned positions") ---
 
 
 def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | None = None) -> widgets.interactive:
@@ -131,9 +114,7 @@ def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | 
 
     def show(table: str = names[0], row: int = 0) -> torch.Tensor:
         values = tables[table].detach().float()
-        fig = plot_embedding_row(values, row, labels=labels, name=table)
-        plt.close(fig)
-        display(fig)
+        display(plot_embedding_row(values, row, labels=labels, name=table))
         similarity = cosine_similarity_matrix(values)[row]  # (n_rows,)
         nearest = [int(i) for i in similarity.argsort(descending=True) if int(i) != row][:3]
         shown = [labels[i] if labels is not None else i for i in nearest]
@@ -149,10 +130,10 @@ def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | 
                                row=chooser)
 
 
-# --- 04_attention (section 3.6.4 "Looking at the attention weights") ---
+# --- 05_attention (after section 3.6, beyond the book: "Looking at the attention weights") ---
 
 
-def make_attention_explorer(
+def attention_explorer(
     module: MultiHeadAttention | CausalAttention,
     x: torch.Tensor,
     tokens: Sequence[str],
@@ -182,9 +163,7 @@ def make_attention_explorer(
                 torch.manual_seed(seed)
                 head_weights = F.dropout(head_weights, dropout_rate, training=True)
         title = f"head {head}, {'causal mask' if causal else 'no mask'}, {'dropout' if dropout else 'no dropout'}"
-        fig = plot_query_attention(head_weights, tokens, query, title)
-        plt.close(fig)  # shown once, below, not again by the inline backend
-        display(fig)
+        display(plot_query_attention(head_weights, tokens, query, title))
         return head_weights[query]
 
     return widgets.interactive(
@@ -196,7 +175,7 @@ def make_attention_explorer(
     )
 
 
-# --- 07_classification_finetuning ---
+# --- 09_classification_finetuning (beyond the book: "A spam-probability explorer", after section 6.7) ---
 
 
 def spam_explorer(
@@ -209,18 +188,15 @@ def spam_explorer(
     The message is padded or cut to `max_length` tokens, as in training. The widget's `result` is the probability
     (None while the box is empty). It updates on Enter (or when the box loses focus), not at every key.
     """
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be a whole number >= 1 (train_dataset.max_length), got {max_length!r}")
+    check_int(max_length, "max_length", why="train_dataset.max_length")
 
     def show(text: str = text) -> float | None:
         if not text.strip():
             print("Type a message to classify.")
             return None
         probability = spam_probability(text, model, tokenizer, device, max_length)
-        fig = plot_spam_probabilities([text], [probability])
-        plt.close(fig)
-        display(fig)
-        n_tokens, length = len(tokenizer.encode(text)), min(max_length, model.pos_emb.weight.shape[0])
+        display(plot_spam_probabilities([text], [probability]))
+        n_tokens, length = len(tokenizer.encode(text)), min(max_length, model.cfg["context_length"])
         kept = f", cut to the first {length}" if n_tokens > length else f", padded to {length}"
         answer = "spam" if probability > 0.5 else "not spam"
         print(f"{n_tokens} tokens{kept}: {answer} (spam probability {probability:.3f})")

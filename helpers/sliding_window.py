@@ -1,31 +1,23 @@
 """Sliding-window dataset and data loader: one long token stream -> (input, target) pairs for next-token prediction.
 
-Built in notebooks/02_sliding_window.ipynb (section 2.6, "Data sampling with a sliding window"); chapter 5's
+Built in notebooks/03_sliding_window.ipynb (section 2.6, "Data sampling with a sliding window"); chapter 5's
 training loop imports `create_dataloader_v1` from here.
 """
 
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from helpers.tokenizers import ENDOFTEXT, gpt2_encoding, plural
+from helpers.checks import check_int, check_text, plural
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.text import ENDOFTEXT
 
 __all__ = ["GPTDatasetV1", "create_dataloader_v1", "encode_text", "num_windows", "target_counts"]
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    """Return `value` as an int if it is a whole number >= 1, else raise naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a whole number >= 1, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 def _accepts_allowed_special(encode: Callable[..., Any]) -> bool:
@@ -41,7 +33,7 @@ def encode_text(txt: str, tokenizer: Any) -> torch.Tensor:
     if isinstance(tokenizer, (str, bytes)):  # str.encode exists but turns text into bytes, not token ids
         raise TypeError(
             f"tokenizer must be a tokenizer object with an encode(text) method, got the {type(tokenizer).__name__} "
-            f"{tokenizer!r}; for GPT-2's BPE pass helpers.tokenizers.gpt2_encoding()"
+            f"{tokenizer!r}; for GPT-2's BPE pass helpers.gpt2_tokenizer.gpt2_encoding()"
         )
     encode = getattr(tokenizer, "encode", None)
     if not callable(encode):
@@ -49,8 +41,7 @@ def encode_text(txt: str, tokenizer: Any) -> torch.Tensor:
             f"tokenizer must have an encode(text) method that returns token ids, "
             f"got {type(tokenizer).__name__} without one"
         )
-    if not isinstance(txt, str):
-        raise TypeError(f"txt must be a str, got {type(txt).__name__}")
+    check_text(txt, "txt")
     if _accepts_allowed_special(encode):
         ids = encode(txt, allowed_special={ENDOFTEXT})  # the stories are separated by <|endoftext|>
     else:
@@ -84,8 +75,8 @@ class GPTDatasetV1(Dataset):
     """
 
     def __init__(self, txt: str, tokenizer: Any, max_length: int, stride: int) -> None:
-        self.max_length = _check_positive_int("max_length", max_length)
-        self.stride = _check_positive_int("stride", stride)
+        self.max_length = check_int(max_length, "max_length")
+        self.stride = check_int(stride, "stride")
         self.token_ids = encode_text(txt, tokenizer)  # (n_tokens,)
         n_tokens = len(self.token_ids)
         if n_tokens < self.max_length + 1:
@@ -132,7 +123,7 @@ def create_dataloader_v1(
     `tokenizer` replaces GPT-2's encoding with any object that has `encode(text)`; `generator` (a seeded
     `torch.Generator`) makes the shuffled order the same on every run.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     dataset = GPTDatasetV1(txt, gpt2_encoding() if tokenizer is None else tokenizer, max_length, stride)

@@ -1,6 +1,6 @@
-"""Hash-verified download and cache of the course's data files.
+"""The course's data files: each checked by its sha256, downloaded once into a cache folder when missing.
 
-Built in notebooks/00_setup_check.ipynb ("Data files"); every later notebook loads its text through it.
+Shown in notebooks/00_setup_check.ipynb ("Data files"); every later notebook loads its text through `load_text`.
 
 A file is looked up in the cache folder first (see `data_dir`). When it is missing, or its content does
 not match the known sha256, it is downloaded from its public URL into a temporary file beside the
@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from helpers.checks import ShortTraceback
 
 __all__ = [
     "DATA_FILES",
@@ -120,7 +122,7 @@ class DataFolderError(DataFileError, PermissionError):
     """The cache folder cannot be created or written."""
 
 
-class MissingDataError(FileNotFoundError):
+class MissingDataError(ShortTraceback, FileNotFoundError):
     """Some data files are missing and could not be fetched; `errors` holds one `DataFileError` per file."""
 
     def __init__(self, message: str, errors: list[DataFileError]) -> None:
@@ -129,10 +131,6 @@ class MissingDataError(FileNotFoundError):
 
     def __str__(self) -> str:  # FileNotFoundError would prefix "[Errno ...]" when given more arguments
         return str(self.args[0])
-
-    def _render_traceback_(self) -> list[str]:
-        """What IPython and Jupyter show for this error: its message, without the frames (they add nothing)."""
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 def data_dir() -> Path:

@@ -1,26 +1,45 @@
-"""Matplotlib figures used by the notebooks; each function returns a `Figure` and never saves a file.
+"""Matplotlib plots of the notebooks' data: each `plot_*` function returns a `Figure` and never saves a file.
 
-Each section names the notebook that draws its figures.
+Drawn in notebooks 02_text_and_tokens, 03_sliding_window, 04_embeddings, 05_attention, 06_gpt_model, 07_pretraining
+and 09_classification_finetuning; each section below names its notebook and book section, and the explorers of
+`helpers.teaching.widgets` redraw some of them. The figure comes back already closed from pyplot, so a notebook cell
+holding only the call shows it once (IPython displays the returned figure; the inline backend does not show it again).
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import HTML
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Patch, Rectangle
 
-from helpers.dataset import num_windows
 from helpers.embeddings import cosine_similarity_matrix, pca_2d
+from helpers.sliding_window import num_windows
 
-# --- 01_text_and_tokens ---
+
+def _finished(fig: Figure, tight: bool = True) -> Figure:
+    """`fig` laid out (unless it uses constrained layout) and closed from pyplot, so that a cell shows it once."""
+    if tight:
+        fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _line_chart_style(ax: Axes, xlabel: str, ylabel: str) -> None:
+    """Label the axes, start the y axis at 0, add a light grid and the legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
+# --- 02_text_and_tokens (section 2.5, beyond the book: "`BPETokenizer`, trained on the story") ---
 
 
 def plot_tokens_per_word(
@@ -39,47 +58,11 @@ def plot_tokens_per_word(
     ax.plot(n_merges, tokens_per_word, marker=".", label="BPE trained here")
     if reference is not None:
         ax.axhline(reference, color="tab:red", linestyle="--", label=reference_label)
-    ax.set_xlabel("merges learned")
-    ax.set_ylabel("tokens per word (average)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    _line_chart_style(ax, "merges learned", "tokens per word (average)")
+    return _finished(fig)
 
 
-# Light background colours for neighbouring tokens (a repeating cycle).
-TOKEN_COLOURS = ("#fde2a7", "#c9e7f8", "#d5f0c4", "#f7cfe0", "#e2d6f5", "#fbd3c0")
-_VISIBLE = str.maketrans({"\n": "↵", "\t": "→", "\r": "␍"})
-
-
-def tokens_html(pieces: Sequence[str], ids: Sequence[int], spaced: bool = False, n_chars: int | None = None) -> HTML:
-    """The text as coloured tokens with each id beneath (HTML; newlines shown as ↵, tabs as →).
-
-    `spaced` leaves a gap between tokens, for word tokenizers whose tokens do not carry their spaces;
-    `n_chars`, the length of the text, adds the characters per token to the summary line.
-    """
-    if len(pieces) != len(ids):
-        raise ValueError(f"pieces and ids must be equally long, got {len(pieces)} and {len(ids)}")
-    gap = "0.5em" if spaced else "0"
-    boxes = []
-    for i, (piece, idx) in enumerate(zip(pieces, ids, strict=True)):
-        colour = TOKEN_COLOURS[i % len(TOKEN_COLOURS)]
-        boxes.append(
-            f'<span style="display:inline-block;margin:0 {gap} 4px 0;text-align:center;vertical-align:top">'
-            f'<span style="background:{colour};white-space:pre;padding:1px 0">{html.escape(piece.translate(_VISIBLE))}'
-            f'</span><br><span style="font-size:70%;color:#555;padding:0 2px">{idx}</span></span>'
-        )
-    summary = f"{len(ids)} tokens"
-    if n_chars is not None and ids:
-        summary += f" for {n_chars} characters ({n_chars / len(ids):.2f} characters per token)"
-    return HTML(
-        f'<div style="font-family:monospace;line-height:1.3">{"".join(boxes)}</div>'
-        f'<div style="font-size:85%;color:#555">{summary}</div>'
-    )
-
-
-# --- 02_sliding_window ---
+# --- 03_sliding_window (section 2.6, beyond the book: "The windows, drawn") ---
 
 
 def plot_sliding_windows(
@@ -140,11 +123,10 @@ def plot_sliding_windows(
     )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
-# --- 03_embeddings ---
+# --- 04_embeddings (beyond the book: "Fixed and learned positions", "A 2-D picture of a few token embeddings") ---
 
 
 def plot_embedding_heatmaps(tables: dict[str, torch.Tensor], ylabel: str = "position") -> Figure:
@@ -158,8 +140,7 @@ def plot_embedding_heatmaps(tables: dict[str, torch.Tensor], ylabel: str = "posi
         ax.set_title(f"{name} {tuple(values.shape)}", fontsize=9)
         ax.set_xlabel("embedding dimension")
         ax.set_ylabel(ylabel)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
 def plot_position_similarity(tables: dict[str, torch.Tensor], references: Sequence[int] = (8, 16, 24)) -> Figure:
@@ -183,8 +164,7 @@ def plot_position_similarity(tables: dict[str, torch.Tensor], references: Sequen
         bottom.set_xlabel("distance to the other position (q - p)")
         bottom.set_ylabel("cosine similarity")
         bottom.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
 def plot_embedding_pca(vectors: torch.Tensor, labels: Sequence[str], title: str = "") -> Figure:
@@ -198,8 +178,7 @@ def plot_embedding_pca(vectors: torch.Tensor, labels: Sequence[str], title: str 
     ax.set_ylabel("second principal axis")
     ax.set_title(title, fontsize=9)
     ax.margins(0.15)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
 def plot_embedding_row(table: torch.Tensor, index: int, labels: Sequence[str] | None = None, name: str = "") -> Figure:
@@ -218,11 +197,10 @@ def plot_embedding_row(table: torch.Tensor, index: int, labels: Sequence[str] | 
     if labels is not None:
         right.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     right.set_title("cosine similarity to every row", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
-# --- 04_attention (section 3.6.4 "Looking at the attention weights") ---
+# --- 05_attention (after section 3.6, beyond the book: "Looking at the attention weights") ---
 
 
 def _attention_array(weights: torch.Tensor | np.ndarray, ndim: int, what: str) -> np.ndarray:
@@ -274,7 +252,7 @@ def plot_attention_heads(weights_by_label: Mapping[str, torch.Tensor], tokens: S
     fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
     fig.supxlabel("key (the word attended to)", fontsize=8)
     fig.supylabel("query (the word being updated)", fontsize=8)
-    return fig
+    return _finished(fig, tight=False)  # constrained layout
 
 
 def plot_query_attention(weights: torch.Tensor, tokens: Sequence[str], query: int, title: str = "") -> Figure:
@@ -294,10 +272,10 @@ def plot_query_attention(weights: torch.Tensor, tokens: Sequence[str], query: in
     bars.set_ylim(0, max(1.0, float(array[query].max()) * 1.1))
     bars.set_ylabel("weight", fontsize=8)
     bars.set_title(f"how much {tokens[query]!r} attends to each word (row sum {array[query].sum():.2f})", fontsize=8)
-    return fig
+    return _finished(fig, tight=False)  # constrained layout
 
 
-# --- 05_gpt_model ---
+# --- 06_gpt_model (sections 4.3 and 4.4; beyond the book: "Faster generation with a KV cache") ---
 
 
 def plot_gelu_relu(x_min: float = -3.0, x_max: float = 3.0) -> Figure:
@@ -312,8 +290,7 @@ def plot_gelu_relu(x_min: float = -3.0, x_max: float = 3.0) -> Figure:
         ax.set_xlabel("x")
         ax.set_ylabel(f"{label}(x)")
         ax.grid(True)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
 def plot_gradient_magnitudes(gradients: dict[str, Sequence[float]]) -> Figure:
@@ -327,8 +304,7 @@ def plot_gradient_magnitudes(gradients: dict[str, Sequence[float]]) -> Figure:
     ax.set_ylabel("mean |gradient| of the weights")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
 def plot_generation_step_times(
@@ -343,16 +319,11 @@ def plot_generation_step_times(
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(positions, without_cache_ms, marker="o", label="without cache: the whole text again")
     ax.plot(positions, with_cache_ms, marker="s", linestyle="--", label="with KV cache: the new token only")
-    ax.set_xlabel("tokens before the new one")
-    ax.set_ylabel("ms for one new token")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    _line_chart_style(ax, "tokens before the new one", "ms for one new token")
+    return _finished(fig)
 
 
-# --- 06_pretraining ---
+# --- 07_pretraining (sections 5.2 and 5.3.1) ---
 
 
 def _plot_train_and_validation(
@@ -374,8 +345,7 @@ def _plot_train_and_validation(
     top = ax.twiny()
     top.plot(counts_seen, train_values, alpha=0)  # invisible: only aligns the count axis with the epochs axis
     top.set_xlabel(count_label)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
 def plot_losses(
@@ -393,15 +363,14 @@ def plot_temperatures(logits: torch.Tensor, labels: Sequence[str], temperatures:
     width = 0.8 / len(temperatures)
     for i, t in enumerate(temperatures):
         probas = torch.softmax(logits / t, dim=0)
-        ax.bar(positions + i * width, probas, width, label=f"Temperature = {t}")
+        ax.bar((positions + i * width).numpy(), probas.numpy(), width, label=f"Temperature = {t}")
     ax.set_ylabel("Probability")
-    ax.set_xticks(positions + width * (len(temperatures) - 1) / 2, labels, rotation=90)
+    ax.set_xticks((positions + width * (len(temperatures) - 1) / 2).numpy(), labels, rotation=90)
     ax.legend()
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
-# --- 07_classification_finetuning ---
+# --- 09_classification_finetuning (section 6.7, appendix E.4; beyond the book: "A spam-probability explorer") ---
 
 
 def plot_values(
@@ -437,8 +406,7 @@ def plot_spam_probabilities(texts: Sequence[str], probabilities: Sequence[float]
     ax.set_xlabel("spam probability (softmax of the last token's two scores)")
     ax.legend(handles=[Patch(color="tab:red", label="spam"), Patch(color="tab:blue", label="not spam")],
               loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)
 
 
 def plot_accuracies(results: Mapping[str, Sequence[float]], parts: Sequence[str] = ("train", "validation", "test")
@@ -458,5 +426,4 @@ def plot_accuracies(results: Mapping[str, Sequence[float]], parts: Sequence[str]
     ax.set_ylim(0, 108)
     ax.set_ylabel("accuracy (%)")
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finished(fig)

@@ -1,6 +1,7 @@
 """Small tools the notebooks use to show things, not course content.
 
-`expect_error` shows a mistake's error message on purpose (every notebook's "bad input" sections).
+`expect_error` shows a mistake's error message on purpose: the "bad input" cells of every notebook, from
+notebooks/02_text_and_tokens.ipynb on.
 """
 
 from __future__ import annotations

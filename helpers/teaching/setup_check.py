@@ -1,19 +1,33 @@
-"""Checks of a learner's environment.
+"""Checks of a learner's environment, and the set-up cell that runs them first in every notebook.
 
-Built in notebooks/00_setup_check.ipynb ("Python and package versions"); `check_course_setup` is what the
-shared first cell of every notebook (its canonical text: tests/setup_cell.txt) runs once `helpers` imports.
+Built in notebooks/00_setup_check.ipynb ("Python and package versions"). `SETUP_CELL` is the canonical text of the
+shared first cell of every notebook (kept in setup_cell.txt beside this module): on Colab it installs the course,
+everywhere it runs `check_course_setup` once `helpers` imports.
 """
 
 from __future__ import annotations
 
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from packaging.version import Version
 
-from helpers.data import MissingDataError, ensure_data
+from helpers.checks import ShortTraceback
+from helpers.datafiles import MissingDataError, ensure_data
 
-__all__ = ["MINIMUM_VERSIONS", "NOTEBOOK_PACKAGES", "CourseSetupError", "check_course_setup", "check_requirements"]
+__all__ = [
+    "MINIMUM_VERSIONS",
+    "NOTEBOOK_PACKAGES",
+    "SETUP_CELL",
+    "SETUP_CELL_FILE",
+    "CourseSetupError",
+    "check_course_setup",
+    "check_requirements",
+]
+
+SETUP_CELL_FILE = Path(__file__).with_name("setup_cell.txt")
+SETUP_CELL = SETUP_CELL_FILE.read_text(encoding="utf-8")
 
 # The same lower bounds as requirements.txt (a unit test keeps the two in step).
 MINIMUM_VERSIONS: dict[str, str] = {
@@ -40,12 +54,8 @@ NOTEBOOK_PACKAGES = ("torch", "tiktoken", "regex", "numpy", "matplotlib", "ipywi
                      "transformers")
 
 
-class CourseSetupError(RuntimeError):
+class CourseSetupError(ShortTraceback, RuntimeError):
     """The kernel's Python lacks a package the notebooks need (and perhaps data files too)."""
-
-    def _render_traceback_(self) -> list[str]:
-        """What IPython and Jupyter show for this error: its message, without the frames (they add nothing)."""
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 def check_requirements(minimum: dict[str, str] | None = None) -> list[str]:

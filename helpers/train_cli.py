@@ -1,0 +1,244 @@
+"""The terminal trainer: `python -m helpers.train` pretrains `GPTModel` on a text, on one process or several.
+
+The program around notebooks/07_pretraining.ipynb's loop (section 5.2, "Training an LLM"): the `tiny` preset with its
+recipe is the notebook's run, with the same loaders and seeds, so it prints the notebook's losses; the `124M` preset
+is the book's run. `torchrun --nproc_per_node=N -m helpers.train ...` runs the same loop with
+DistributedDataParallel (the notebook's "Beyond the book: training on several processes").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from helpers.checkpoint import save_checkpoint
+from helpers.checks import plural
+from helpers.datafiles import DATA_FILES, load_text
+from helpers.gpt import GPT_CONFIG_124M, TINY_CONFIG, GPTModel
+from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.train import TrainingHistory, evaluate_model, is_main_process, make_loaders, train_model
+
+__all__ = ["PRESETS", "RECIPES", "main"]
+
+
+PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY_CONFIG, "124M": {**GPT_CONFIG_124M, "context_length": 256}}
+# Each preset's training recipe, the command's defaults: tiny is notebook 07's run, 124M the book's (section 5.2).
+RECIPES: dict[str, dict[str, Any]] = {
+    "tiny": {"epochs": 5, "batch_size": 4, "lr": 1e-2, "weight_decay": 0.1, "eval_freq": 12, "eval_iter": 2},
+    "124M": {"epochs": 10, "batch_size": 2, "lr": 4e-4, "weight_decay": 0.1, "eval_freq": 5, "eval_iter": 5},
+}
+
+_EXAMPLES = """examples:
+  python -m helpers.train --out runs/tiny             (notebook 07's run: the tiny preset and its recipe)
+  python -m helpers.train --preset 124M --epochs 10 --batch-size 2 --lr 4e-4 --weight-decay 0.1 --out runs/verdict-124m
+  OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 2
+"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Adds "(default: ...)" to each option's help, unless the help already says its default in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _preset_values(key: str, table: dict[str, dict[str, Any]] = PRESETS) -> str:
+    return ", ".join(f"{name} {values[key]}" for name, values in table.items())
+
+
+def _recipe_default(key: str) -> str:
+    """The help's note on a default that comes from the preset's recipe."""
+    return f"(default: the preset's recipe: {_preset_values(key, RECIPES)})"
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m helpers.train",
+        description="Pretrain GPTModel on a text (the-verdict by default), on one process or several (torchrun).",
+        epilog=_EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
+                   help="model configuration: tiny is the notebook's TINY_CONFIG, 124M is GPT-2 small at context 256")
+    p.add_argument("--context-length", type=int,
+                   help=f"tokens per training window (default: the preset's: {_preset_values('context_length')})")
+    p.add_argument("--drop-rate", type=float,
+                   help=f"dropout probability, 0 <= p < 1 (default: the preset's: {_preset_values('drop_rate')})")
+    p.add_argument("--text", default="the-verdict.txt",
+                   help="a data file name or a path to a UTF-8 text file; its first 90%% trains, the rest validates")
+    p.add_argument("--epochs", type=int, help=f"passes over the train part {_recipe_default('epochs')}")
+    p.add_argument("--batch-size", type=int,
+                   help=f"sequences per step and process {_recipe_default('batch_size')}")
+    p.add_argument("--lr", type=float, help=f"AdamW's learning rate {_recipe_default('lr')}")
+    p.add_argument("--weight-decay", type=float, help=f"AdamW's weight decay {_recipe_default('weight_decay')}")
+    p.add_argument("--eval-freq", type=int,
+                   help=f"print the train and validation loss every this many steps {_recipe_default('eval_freq')}")
+    p.add_argument("--eval-iter", type=int,
+                   help="batches per loader in those evaluations (the one after training uses all of them) "
+                        f"{_recipe_default('eval_iter')}")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: no limit)")
+    p.add_argument("--seed", type=int, default=123, help="seed of the initial weights and of the shuffling")
+    p.add_argument("--threads", type=int,
+                   help="torch threads per process (default: torch's choice: OMP_NUM_THREADS if set, which torchrun "
+                        "sets to 1, else one per CPU core)")
+    p.add_argument("--start-context", default="Every effort moves you",
+                   help="the prompt continued (greedy, 50 tokens) after each epoch; ↵ in the output is a newline")
+    p.add_argument("--out",
+                   help="folder to save the final checkpoint (model.safetensors, config.json, optimizer.pt) and "
+                        "losses.json into (default: nothing is saved)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def _text_files() -> str:
+    return ", ".join(name for name in DATA_FILES if name.endswith(".txt"))
+
+
+def _fill_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """The parsed options, with what the command line left out taken from the preset's recipe (`RECIPES`)."""
+    for key, value in RECIPES[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop with a usage error (exit code 2) naming every bad option, before any text, tokenizer or model is loaded."""
+    problems = []
+
+    def need(ok: bool, flag: str, rule: str, value: Any) -> None:
+        if not ok:
+            problems.append(f"{flag} must be {rule}, got {value!r}")
+
+    need(args.epochs >= 1, "--epochs", ">= 1", args.epochs)
+    need(args.batch_size >= 1, "--batch-size", ">= 1", args.batch_size)
+    need(math.isfinite(args.lr) and args.lr > 0, "--lr", "a number > 0", args.lr)
+    need(math.isfinite(args.weight_decay) and args.weight_decay >= 0, "--weight-decay", "a number >= 0",
+         args.weight_decay)
+    need(args.eval_freq >= 1, "--eval-freq", ">= 1", args.eval_freq)
+    need(args.eval_iter >= 1, "--eval-iter", ">= 1", args.eval_iter)
+    need(args.max_steps is None or args.max_steps >= 1, "--max-steps", ">= 1", args.max_steps)
+    need(args.context_length is None or args.context_length >= 1, "--context-length", ">= 1", args.context_length)
+    need(args.drop_rate is None or 0 <= args.drop_rate < 1, "--drop-rate", "in [0, 1)", args.drop_rate)
+    need(args.threads is None or args.threads >= 1, "--threads", ">= 1", args.threads)
+    need(args.start_context != "", "--start-context", "a non-empty prompt", args.start_context)
+    if args.text not in DATA_FILES:
+        text = Path(args.text)
+        if text.is_dir():
+            problems.append(f"--text {args.text!r} is a folder; give a text file")
+        elif not text.is_file():
+            problems.append(f"--text {args.text!r}: no such file; give a path to a UTF-8 text file or the name of a "
+                            f"data file ({_text_files()})")
+    if args.out is not None:
+        out = Path(args.out)
+        existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+        if not existing.is_dir():
+            problems.append(f"--out {args.out!r}: {existing} is a file, not a folder")
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(f"--out {args.out!r}: the folder {existing} is not writable")
+    if problems:
+        parser.error("; ".join(problems))
+
+
+def _read_training_text(parser: argparse.ArgumentParser, name: str) -> str:
+    if name in DATA_FILES:
+        return load_text(name)
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        parser.error(f"--text {name!r} is not UTF-8 text (byte {err.start}: {err.reason})")
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    config = dict(PRESETS[args.preset])
+    if args.context_length is not None:
+        config["context_length"] = args.context_length
+    if args.drop_rate is not None:
+        config["drop_rate"] = args.drop_rate
+    return config
+
+
+def _save(args: argparse.Namespace, model: nn.Module, config: dict[str, Any], optimizer: torch.optim.Optimizer,
+          history: TrainingHistory, results: dict[str, float]) -> None:
+    out = save_checkpoint(args.out, model, config, optimizer, extra={"args": vars(args)})
+    (out / "losses.json").write_text(json.dumps({**vars(history), **results}, indent=1) + "\n")
+    print(f"saved the checkpoint (model.safetensors, config.json, optimizer.pt) and losses.json into {out.resolve()}")
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict[str, Any], device: torch.device,
+         world: int) -> TrainingHistory:
+    say = print if is_main_process() else (lambda *_: None)
+    text = _read_training_text(parser, args.text)
+    tokenizer = gpt2_encoding()
+    try:
+        train_loader, val_loader = make_loaders(text, tokenizer, config["context_length"], args.batch_size,
+                                                seed=args.seed)
+    except ValueError as err:
+        parser.error(f"--text {args.text!r} with --context-length {config['context_length']} and --batch-size "
+                     f"{args.batch_size} on {plural(world, 'process')}: {err}")
+    torch.manual_seed(args.seed)  # as the notebook: seed, then the model; the shuffling draws from the same generator
+    model = GPTModel(config).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    say(f"training {args.preset} ({n_params:,} parameters, context {config['context_length']}) on {args.text}: "
+        f"{plural(world, 'process')} x {plural(torch.get_num_threads(), 'thread')}, "
+        f"{plural(len(train_loader), 'step')} per epoch")
+    if args.out is None:
+        say("no --out folder given: the trained model will not be saved (add --out FOLDER to save it)")
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    start = time.perf_counter()
+    history = train_model(model, train_loader, val_loader, optimizer, device, args.epochs, args.eval_freq,
+                          args.eval_iter, args.start_context, tokenizer, max_steps=args.max_steps,
+                          progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    steps = min(args.epochs * len(train_loader), args.max_steps or math.inf)
+    # the periodic losses above cover --eval-iter batches at some earlier step; this is the final model on all
+    everything = max(len(train_loader), len(val_loader))
+    train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter=everything)
+    per_process = " per process" if world > 1 else ""
+    say(f"trained {args.preset} on {plural(world, 'process')} in {seconds:.1f} s ({plural(steps, 'step')})")
+    say(f"after training, on the full loaders ({plural(len(train_loader), 'train batch')}{per_process}, "
+        f"{plural(len(val_loader), 'validation batch')}): train loss {train_loss:.3f}, val loss {val_loss:.3f}")
+    if is_main_process():
+        if args.out is not None:
+            results = {"seconds": seconds, "final_train_loss": train_loss, "final_val_loss": val_loss}
+            _save(args, model, config, optimizer, history, results)
+        else:
+            say("nothing was saved: no --out folder was given (add --out FOLDER to save the checkpoint)")
+    return history
+
+
+def main(argv: list[str] | None = None) -> TrainingHistory:
+    """Command-line entry point; see `python -m helpers.train --help`."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, _fill_recipe(args))
+    config = _config(args)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        return _run(parser, args, config, device, dist.get_world_size() if distributed else 1)
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
