@@ -1,4 +1,5 @@
-"""Project-wide pytest hooks: nbval runs every notebook in a kernel that reseeds its random generators.
+"""Project-wide pytest hooks: nbval runs every notebook in a kernel that reseeds its random generators, and compares
+printed numbers within one unit in their last digit (tests/nbval_tolerance.py).
 
 (Fixtures for the unit tests are in tests/conftest.py.)
 """
@@ -12,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.nbval_tolerance"]
 
 # IPython startup file for the notebooks' kernels: before each cell, move every random generator already in use to
 # a state that no notebook sets. A cell that seeds itself prints what it stored; a cell that draws random numbers
@@ -32,10 +35,19 @@ def _reseed_before_cell(info):
 
 get_ipython().events.register("pre_run_cell", _reseed_before_cell)
 """
-RESEED_NOTE = (
-    "(nbval runs each notebook in a kernel that reseeds torch, numpy and random before every cell: a cell that "
-    "draws random numbers must seed itself, e.g. torch.manual_seed(123) at its top)"
-)
+RESEED_NOTE = """\
+A stored output differs from what the cell printed now. Three things can make it differ:
+- a cell that draws random numbers without seeding itself: the kernel reseeds torch, numpy and random before every cell,
+  so such a cell prints something else (seed it: torch.manual_seed(123) at its top);
+- the CPU: another instruction set (AVX-512, AVX2, SSE, Apple's NEON) or thread count adds in another order, which can
+  move a number past the last printed digit (print fewer digits, or state a wider tolerance in the cell's metadata:
+  {"tolerance": {"abs": 0.01}});
+- a real change in the code.
+To tell which, run the notebook again on one thread and on the oldest instruction set; a difference that moves with
+them is the CPU's arithmetic, one that stays is a missing seed or a real change:
+  OMP_NUM_THREADS=1 pytest -n 0 NOTEBOOK
+  ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1 \\
+    pytest -n 0 NOTEBOOK"""
 
 
 RESEED_DIR = pytest.StashKey[Path]()
@@ -73,10 +85,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """A failing notebook cell says that its kernel reseeds, the likely cause when only random numbers differ."""
+    """A failing notebook cell says what can make an output differ, and the commands that tell which."""
     report = yield
     if report.failed and call.when == "call" and item.path.suffix == ".ipynb" and report.longrepr is not None:
-        report.longrepr = f"{report.longrepr}\n{RESEED_NOTE}"
+        root = item.config.rootpath
+        path = item.path.relative_to(root) if item.path.is_relative_to(root) else item.path
+        report.longrepr = f"{report.longrepr}\n{RESEED_NOTE.replace('NOTEBOOK', str(path))}"
     return report
 
 

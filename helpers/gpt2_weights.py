@@ -34,6 +34,9 @@ __all__ = [
 
 # emb_dim -> n_heads of the four released GPT-2 sizes (a weights file stores shapes, not the number of heads)
 GPT2_HEADS_BY_EMB_DIM = {size["emb_dim"]: size["n_heads"] for size in GPT2_SIZES.values()}
+# our config keys -> the names of the same sizes in a `transformers.GPT2Config`
+HF_CONFIG_NAMES = {"vocab_size": "vocab_size", "context_length": "n_positions", "emb_dim": "n_embd",
+                   "n_heads": "n_head", "n_layers": "n_layer"}
 # GPT-2's names of the per-block tensors that map one to one onto ours (Conv1D weights are stored transposed)
 BLOCK_NAMES = {
     "attn.c_proj.weight": "att.out_proj.weight",
@@ -147,14 +150,8 @@ def hf_config_from_gpt(cfg: Mapping[str, object], tie_word_embeddings: bool = Tr
 
     check_config(cfg)
     return GPT2Config(
-        vocab_size=cfg["vocab_size"],
-        n_positions=cfg["context_length"],
-        n_embd=cfg["emb_dim"],
-        n_layer=cfg["n_layers"],
-        n_head=cfg["n_heads"],
-        resid_pdrop=cfg["drop_rate"],
-        embd_pdrop=cfg["drop_rate"],
-        attn_pdrop=cfg["drop_rate"],
+        **{hf_name: cfg[ours] for ours, hf_name in HF_CONFIG_NAMES.items()},
+        **{dropout: cfg["drop_rate"] for dropout in ("resid_pdrop", "embd_pdrop", "attn_pdrop")},
         activation_function="gelu_new",
         layer_norm_epsilon=1e-5,
         bos_token_id=cfg["vocab_size"] - 1,  # <|endoftext|> is GPT-2's last token id (50256)
@@ -179,15 +176,8 @@ def gpt_config_from_hf(hf_config: GPT2Config) -> dict[str, object]:
         unsupported.append("scale_attn_weights=False")
     if unsupported:
         raise ValueError(f"this GPT-2 config has options GPTModel does not implement: {unsupported}")
-    return {
-        "vocab_size": hf_config.vocab_size,
-        "context_length": hf_config.n_positions,
-        "emb_dim": hf_config.n_embd,
-        "n_heads": hf_config.n_head,
-        "n_layers": hf_config.n_layer,
-        "drop_rate": hf_config.resid_pdrop,
-        "qkv_bias": True,
-    }
+    sizes = {ours: getattr(hf_config, hf_name) for ours, hf_name in HF_CONFIG_NAMES.items()}
+    return {**sizes, "drop_rate": hf_config.resid_pdrop, "qkv_bias": True}  # the keys in GPT_CONFIG_124M's order
 
 
 def gpt_from_hf(hf_model: GPT2LMHeadModel) -> GPTModel:
