@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.nbval_tolerance"]
+pytest_plugins = ["tests.nbval_tolerance", "tests.nbval_widgets"]
 
 # IPython startup file for the notebooks' kernels: before each cell, move every random generator already in use to
 # a state that no notebook sets. A cell that seeds itself prints what it stored; a cell that draws random numbers
@@ -117,8 +117,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 # The notebooks that take more than about 8 s under nbval on a 2-core CPU: `pytest -m "not slow"` leaves them out.
-SLOW_NOTEBOOKS = {"06_gpt_model.ipynb", "07_pretraining.ipynb", "09_classification_finetuning.ipynb",
-                  "ch05_solutions.ipynb", "ch06_solutions.ipynb"}
+SLOW_NOTEBOOKS = {"06_gpt_model.ipynb", "07_pretraining.ipynb", "08_llama.ipynb", "09_classification_finetuning.ipynb",
+                  "10_instruction_finetuning.ipynb", "ch05_solutions.ipynb", "ch06_solutions.ipynb",
+                  "ch07_solutions.ipynb"}
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

@@ -63,9 +63,10 @@ class BPETokenizer:
 
     `merges` maps a pair of token ids to the id of the merged token, in merge order (earlier merges are
     applied first). `byte_ids[b]` is the id of the single byte `b` (GPT-2 orders its bytes differently from
-    0..255). `special_tokens` maps strings such as `<|endoftext|>` to their ids. `pattern` is the
-    pre-tokenizing regex (the `regex` module's syntax): text is split into pieces first, and merges never
-    cross a piece boundary.
+    0..255; None for a byte that has no token, as in SmolLM2's vocabulary (notebooks/08_llama.ipynb): such a byte
+    is left out before merging, as Hugging Face's tokenizers do). `special_tokens` maps strings such as
+    `<|endoftext|>` to their ids. `pattern` is the pre-tokenizing regex (the `regex` module's syntax): text is split
+    into pieces first, and merges never cross a piece boundary.
     """
 
     def __init__(
@@ -76,12 +77,12 @@ class BPETokenizer:
         pattern: str = GPT2_PATTERN,
         byte_ids: Sequence[int] | None = None,
     ) -> None:
-        byte_ids = list(range(256)) if byte_ids is None else [as_token_id(b) for b in byte_ids]
-        if len(byte_ids) != 256 or len(set(byte_ids)) != 256 or min(byte_ids) < 0:
-            raise ValueError(
-                f"byte_ids must be 256 distinct ids >= 0, one per byte value, got {plural(len(byte_ids), 'id')}"
-            )
-        vocab: dict[int, bytes] = {idx: bytes([b]) for b, idx in enumerate(byte_ids)}
+        byte_ids = list(range(256)) if byte_ids is None else [b if b is None else as_token_id(b) for b in byte_ids]
+        present = [b for b in byte_ids if b is not None]
+        if len(byte_ids) != 256 or len(set(present)) != len(present) or min(present, default=-1) < 0:
+            raise ValueError(f"byte_ids must be 256 distinct ids >= 0 (None for a byte without a token), one per "
+                             f"byte value, got {plural(len(byte_ids), 'id')}")
+        vocab: dict[int, bytes] = {idx: bytes([b]) for b, idx in enumerate(byte_ids) if idx is not None}
         checked_merges = _check_merges(merges, vocab)  # adds each merged token's bytes to vocab
         specials = _check_specials(special_tokens, vocab)
         self._pat = compile_pattern(pattern)
@@ -116,6 +117,8 @@ class BPETokenizer:
         ids after each merge with that merge's rank. Each step merges the present pair of lowest rank (the pair
         learned earliest), everywhere it occurs; the loop ends when no present pair has a merge."""
         ids = [self.byte_ids[b] for b in piece.encode("utf-8")]
+        if None in ids:  # bytes without a token are left out
+            ids = [i for i in ids if i is not None]
         yield ids, None
         ranks, merges = self._ranks, self.merges
         while len(ids) > 1:

@@ -22,6 +22,7 @@ from helpers.checks import check_flag, check_int
 from helpers.gpt import TINY_CONFIG, GPTModel
 from helpers.gpt2_tokenizer import ENDOFTEXT_ID
 from helpers.gpt2_weights import load_pretrained_gpt2
+from helpers.llama import LlamaModel
 from helpers.spam import CLASS_NAMES, check_message, encode_message
 from helpers.train import average_loss, check_loop_args, evaluate_losses, optimizer_steps
 
@@ -100,15 +101,17 @@ def load_base_model(use_pretrained: bool, source: str | os.PathLike = "gpt2") ->
 TRAINABLE_PARTS = ("last_block", "head", "all")
 
 
-def add_classification_head(model: GPTModel, num_classes: int = 2, trainable: str = "last_block") -> GPTModel:
+def add_classification_head(model: GPTModel | LlamaModel, num_classes: int = 2,
+                            trainable: str = "last_block") -> GPTModel | LlamaModel:
     """Replace the output head by a new `nn.Linear(emb_dim, num_classes)` and choose what training may change.
 
     `trainable`: "last_block" (the book: the last transformer block, the final LayerNorm and the new head),
     "head" (the new head only) or "all" (every parameter). The head's weights are random: seed torch first.
-    Changes `model` in place and returns it.
+    Changes `model` in place and returns it. A `helpers.llama.LlamaModel` works too (notebooks/08_llama.ipynb): its tied
+    output head is replaced, the token embedding stays.
     """
-    if not isinstance(model, GPTModel):
-        raise TypeError(f"model must be a helpers.gpt.GPTModel, got {type(model).__name__}")
+    if not isinstance(model, (GPTModel, LlamaModel)):
+        raise TypeError(f"model must be a helpers.gpt.GPTModel or helpers.llama.LlamaModel, got {type(model).__name__}")
     check_int(num_classes, "num_classes")
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2 (a classifier chooses between classes), got {num_classes}")

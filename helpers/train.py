@@ -3,7 +3,9 @@
 Built in notebooks/07_pretraining.ipynb: `calc_loss_batch` and `calc_loss_loader` in section 5.1.2 ("Calculating
 the text generation loss"), the loaders in 5.1.3 ("Calculating the training and validation set losses"),
 `evaluate_model` and `train_model` (the book's `train_model_simple`, proved equal) in 5.2 ("Training an LLM").
-`optimizer_steps` and `average_loss` are the loop and the loss average that the classifier of
+Its part "Appendix D" adds a learning-rate schedule (`helpers.schedule.LRSchedule`: warmup, then cosine decay) and
+gradient clipping: the book's D.4 `train_model` is `train_model(..., lr_schedule=..., clip_grad_norm=1.0)`, proved
+equal there. `optimizer_steps` and `average_loss` are the loop and the loss average that the classifier of
 notebooks/09_classification_finetuning.ipynb reuses. The terminal program is `helpers.train_cli`
 (`python -m helpers.train --help`); the notebook's run and the terminal's build their loaders the same way, so the
 same recipe gives the same losses in both.
@@ -11,6 +13,7 @@ same recipe gives the same losses in both.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -39,6 +42,7 @@ __all__ = [
     "make_loaders",
     "optimizer_steps",
     "sample_text",
+    "set_learning_rate",
     "train_model",
     "unwrap",
 ]
@@ -168,6 +172,12 @@ def sample_text(model: nn.Module, tokenizer, start_context: str, device, max_new
     return token_ids_to_text(out, tokenizer)
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Give every parameter group of `optimizer` the learning rate `lr` (for its next step)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def optimizer_steps(
     model: nn.Module,
     train_loader: Iterable,
@@ -176,13 +186,19 @@ def optimizer_steps(
     num_epochs: int,
     loss_batch: LossOfBatch = calc_loss_batch,
     max_steps: int | None = None,
+    *,
+    lr_schedule: Callable[[int], float] | None = None,
+    clip_grad_norm: float | None = None,
+    clip_from_step: int = 0,
 ) -> Iterator[tuple[int, int | None, torch.Tensor | None]]:
     """The loop that pretraining and fine-tuning share: per epoch and batch, zero the gradients, compute the loss,
     backpropagate, step the optimizer.
 
     Yields (epoch, step, inputs) after every step (step counts from 0 over all epochs), and (epoch, None, None) at
     the end of each epoch, so the caller evaluates and logs in between. Stops after `max_steps` steps if given
-    (ending that epoch early).
+    (ending that epoch early). Opt-in, as the book's appendix D: `lr_schedule(step)` sets every parameter group's
+    learning rate before each step, and from step `clip_from_step` on the gradients are scaled down to a total L2
+    norm of at most `clip_grad_norm` before the optimizer uses them. Without them, the loop is chapter 5's.
     """
     step = -1
     for epoch in range(num_epochs):
@@ -191,11 +207,15 @@ def optimizer_steps(
             sampler.set_epoch(epoch)
         model.train()  # dropout on (an evaluation after the last epoch may have left eval mode)
         for inputs, targets in train_loader:
+            step += 1
             optimizer.zero_grad()  # reset the gradients of the previous step
+            if lr_schedule is not None:
+                set_learning_rate(optimizer, lr_schedule(step))
             loss = loss_batch(inputs, targets, model, device)
             loss.backward()
+            if clip_grad_norm is not None and step >= clip_from_step:
+                nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip_grad_norm)
             optimizer.step()
-            step += 1
             yield epoch, step, inputs
             if max_steps is not None and step + 1 == max_steps:
                 break
@@ -220,9 +240,35 @@ def check_loop_args(optimizer: torch.optim.Optimizer, train_loader, num_epochs: 
         raise ValueError("the train loader yields no batches: the text is too short for one training batch")
 
 
+def check_schedule_args(optimizer: torch.optim.Optimizer, lr_schedule: object, clip_grad_norm: object,
+                        clip_from_step: object, total_steps: int) -> None:
+    """Raise before any work for a schedule that does not cover the training or does not start from the optimizer's
+    learning rate, or a bad clipping norm or first clipped step."""
+    if clip_grad_norm is not None and (isinstance(clip_grad_norm, bool) or not isinstance(clip_grad_norm, (int, float))
+                                       or not math.isfinite(clip_grad_norm) or clip_grad_norm <= 0):
+        raise ValueError(f"clip_grad_norm must be a number > 0 (or None: no clipping), got {clip_grad_norm!r}")
+    check_int(clip_from_step, "clip_from_step", minimum=0, allow_none=True)
+    if lr_schedule is None:
+        return
+    if not callable(lr_schedule):
+        raise TypeError(f"lr_schedule must be a function of the step, such as an LRSchedule, got "
+                        f"{type(lr_schedule).__name__}")
+    covered = getattr(lr_schedule, "total_steps", total_steps)
+    if covered < total_steps:
+        raise ValueError(f"the schedule covers {covered} steps, but training takes {total_steps}: give it "
+                         f"total_steps={total_steps} (num_epochs x len(train_loader), or max_steps)")
+    peak = getattr(lr_schedule, "peak_lr", None)
+    lrs = {group["lr"] for group in optimizer.param_groups}
+    if peak is not None and lrs != {peak}:
+        raise ValueError(f"the optimizer's learning rate ({', '.join(map(str, sorted(lrs)))}) is not the schedule's "
+                         f"peak_lr ({peak}): create the optimizer with lr=peak_lr (the print book's D.4 left AdamW at "
+                         "its default, an error its repository fixed)")
+
+
 @dataclass
 class TrainingHistory:
-    """What `train_model` measured: losses at each evaluation, and the text sampled after each epoch."""
+    """What `train_model` measured: losses at each evaluation, the text sampled after each epoch, and the learning
+    rate of every step (`learning_rates[step]`, the book's `track_lrs`)."""
 
     steps: list[int] = field(default_factory=list)
     train_losses: list[float] = field(default_factory=list)
@@ -230,6 +276,7 @@ class TrainingHistory:
     tokens_seen: list[int] = field(default_factory=list)
     epochs: list[float] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
+    learning_rates: list[float] = field(default_factory=list)
 
 
 def train_model(
@@ -247,25 +294,35 @@ def train_model(
     max_steps: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = print,
+    lr_schedule: Callable[[int], float] | None = None,
+    clip_grad_norm: float | None = None,
+    clip_from_step: int | None = None,
 ) -> TrainingHistory:
     """The book's pretraining loop (`train_model_simple`): AdamW steps, an evaluation every `eval_freq` steps, a
-    sample per epoch.
+    sample per epoch; with `lr_schedule` and `clip_grad_norm`, the book's appendix D `train_model`.
 
-    Prints one line per evaluation and the sample of each epoch, its whitespace made visible (↵ for a newline),
-    on the main process only (`log=None` keeps it quiet), and shows a tqdm bar.
+    Prints one line per evaluation (with the step's learning rate when there is a schedule) and the sample of each
+    epoch, its whitespace made visible (↵ for a newline), on the main process only (`log=None` keeps it quiet), and
+    shows a tqdm bar. `lr_schedule(step)` (an `LRSchedule`, whose peak_lr must be the optimizer's lr) sets every
+    step's learning rate; gradients are clipped to a total norm of `clip_grad_norm` from step `clip_from_step` on
+    (default: the step the schedule's warmup ends, as the book's appendix D; step 0 without a schedule).
     """
     check_loop_args(optimizer, train_loader, num_epochs, eval_freq, eval_iter, max_steps)
     main = is_main_process()
     world = dist.get_world_size() if dist.is_initialized() else 1
     per_epoch = len(train_loader)
     total_steps = num_epochs * per_epoch if max_steps is None else min(max_steps, num_epochs * per_epoch)
+    check_schedule_args(optimizer, lr_schedule, clip_grad_norm, clip_from_step, total_steps)
+    if clip_from_step is None:
+        clip_from_step = getattr(lr_schedule, "warmup_steps", 0)
     history = TrainingHistory()
     tokens_seen = 0
     bar = tqdm(total=total_steps, desc="training", unit="step", disable=not (progress and main))
     if log is print and not bar.disable:
         log = bar.write  # prints the line above the bar, which then redraws below it (no line glued to the bar)
-    for epoch, step, inputs in optimizer_steps(model, train_loader, optimizer, device, num_epochs,
-                                               max_steps=max_steps):
+    steps = optimizer_steps(model, train_loader, optimizer, device, num_epochs, max_steps=max_steps,
+                            lr_schedule=lr_schedule, clip_grad_norm=clip_grad_norm, clip_from_step=clip_from_step)
+    for epoch, step, inputs in steps:
         if step is None:  # the end of an epoch
             if main:
                 history.samples.append(sample_text(model, tokenizer, start_context, device))
@@ -273,6 +330,7 @@ def train_model(
                     log(show_whitespace(history.samples[-1]))
             continue
         tokens_seen += inputs.numel() * world
+        history.learning_rates.append(optimizer.param_groups[0]["lr"])
         bar.update(1)
         if step % eval_freq == 0:
             train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
@@ -282,7 +340,8 @@ def train_model(
             history.tokens_seen.append(tokens_seen)
             history.epochs.append(epoch + (step % per_epoch + 1) / per_epoch)
             if log and main:
-                log(f"Ep {epoch + 1} (Step {step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
+                lr = "" if lr_schedule is None else f", lr {history.learning_rates[-1]:.3g}"
+                log(f"Ep {epoch + 1} (Step {step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}{lr}")
     bar.close()
     return history
 

@@ -3,7 +3,9 @@
 The program around notebooks/07_pretraining.ipynb's loop (section 5.2, "Training an LLM"): the `tiny` preset with its
 recipe is the notebook's run, with the same loaders and seeds, so it prints the notebook's losses; the `124M` preset
 is the book's run. `torchrun --nproc_per_node=N -m helpers.train ...` runs the same loop with
-DistributedDataParallel (the notebook's "Beyond the book: training on several processes").
+DistributedDataParallel (the notebook's "Beyond the book: training on several processes"). `--schedule`,
+`--warmup-steps`, `--initial-lr`, `--min-lr` and `--clip-grad-norm` add the notebook's part "Appendix D" (warmup,
+cosine decay, gradient clipping); their defaults keep chapter 5's constant learning rate without clipping.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import math
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from helpers.checks import plural
 from helpers.datafiles import DATA_FILES, load_text
 from helpers.gpt import GPT_CONFIG_124M, TINY_CONFIG, GPTModel
 from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.schedule import SCHEDULE_KINDS, LRSchedule
 from helpers.train import TrainingHistory, evaluate_model, is_main_process, make_loaders, train_model
 
 __all__ = ["PRESETS", "RECIPES", "main"]
@@ -40,8 +44,12 @@ RECIPES: dict[str, dict[str, Any]] = {
 _EXAMPLES = """examples:
   python -m helpers.train --out runs/tiny             (notebook 07's run: the tiny preset and its recipe)
   python -m helpers.train --preset 124M --epochs 10 --batch-size 2 --lr 4e-4 --weight-decay 0.1 --out runs/verdict-124m
+  python -m helpers.train --preset 124M --epochs 15 --lr 1e-3 --schedule cosine --warmup-steps 0.2 --initial-lr 1e-5 \\
+      --min-lr 1e-5 --clip-grad-norm 1.0 --eval-iter 1 --out runs/verdict-124m-appendix-d   (the book's appendix D.4)
   OMP_NUM_THREADS=1 torchrun --nproc_per_node=2 -m helpers.train --preset tiny --batch-size 2
 """
+DEFAULT_INITIAL_LR = 3e-05  # the book's appendix D train_model defaults
+DEFAULT_MIN_LR = 1e-06
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -87,6 +95,21 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-iter", type=int,
                    help="batches per loader in those evaluations (the one after training uses all of them) "
                         f"{_recipe_default('eval_iter')}")
+    p.add_argument("--schedule", choices=SCHEDULE_KINDS, default="constant",
+                   help="the learning rate after the warmup: constant keeps --lr (chapter 5); cosine decays it from "
+                        "--lr towards --min-lr along half a cosine (the book's appendix D.2)")
+    p.add_argument("--warmup-steps", default="0", metavar="STEPS",
+                   help="steps of linear warmup from --initial-lr up to --lr (appendix D.1): a whole number, or a "
+                        "fraction of all steps such as 0.2 (the book: int(0.2 x 135 steps) = 27)")
+    p.add_argument("--initial-lr", type=float,
+                   help=f"the learning rate of the first warmup step (default: {DEFAULT_INITIAL_LR:g}, the book's "
+                        "appendix D default; its D.4 run uses 1e-5)")
+    p.add_argument("--min-lr", type=float,
+                   help=f"where --schedule cosine ends (default: {DEFAULT_MIN_LR:g}, the book's appendix D default; "
+                        "its D.4 run uses 1e-5)")
+    p.add_argument("--clip-grad-norm", type=float, metavar="MAX_NORM",
+                   help="scale the gradients down to this total L2 norm at most, from the step the warmup ends on "
+                        "(appendix D.3; the book uses 1.0) (default: no clipping)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: no limit)")
     p.add_argument("--seed", type=int, default=123, help="seed of the initial weights and of the shuffling")
     p.add_argument("--threads", type=int,
@@ -133,6 +156,7 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     need(args.drop_rate is None or 0 <= args.drop_rate < 1, "--drop-rate", "in [0, 1)", args.drop_rate)
     need(args.threads is None or args.threads >= 1, "--threads", ">= 1", args.threads)
     need(args.start_context != "", "--start-context", "a non-empty prompt", args.start_context)
+    problems += _schedule_problems(args)
     if args.text not in DATA_FILES:
         text = Path(args.text)
         if text.is_dir():
@@ -149,6 +173,54 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             problems.append(f"--out {args.out!r}: the folder {existing} is not writable")
     if problems:
         parser.error("; ".join(problems))
+
+
+def _warmup(value: str) -> int | float | None:
+    """--warmup-steps as a whole number of steps, or a fraction of all steps in [0, 1); None if it is neither."""
+    try:
+        steps = int(value)
+    except ValueError:
+        try:
+            fraction = float(value)
+        except ValueError:
+            return None
+        return fraction if 0 <= fraction < 1 else None
+    return steps if steps >= 0 else None
+
+
+def _schedule_problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with the options of the appendix D schedule and clipping (the messages name the options)."""
+    warmup = _warmup(args.warmup_steps)
+    if warmup is None:
+        return [f"--warmup-steps must be a whole number of steps >= 0 or a fraction of all steps in [0, 1), got "
+                f"{args.warmup_steps!r}"]
+    problems = []
+    rates = (("--initial-lr", args.initial_lr, DEFAULT_INITIAL_LR, warmup != 0, "--warmup-steps", "the warmup starts"),
+             ("--min-lr", args.min_lr, DEFAULT_MIN_LR, args.schedule == "cosine", "--schedule cosine",
+              "the cosine decay ends"))
+    for flag, given, default, used, needs, what in rates:
+        value = default if given is None else given
+        if given is not None and not used:
+            problems.append(f"{flag} is where {what}: give {needs} too")
+        elif used and not (math.isfinite(value) and 0 <= value <= args.lr):
+            shown = f"{given!r}" if given is not None else f"{default:g} (its default)"
+            problems.append(f"{flag} must be a number >= 0 and <= --lr ({args.lr:g}), got {shown}")
+    clip = args.clip_grad_norm
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        problems.append(f"--clip-grad-norm must be a number > 0, got {clip!r}")
+    return problems
+
+
+def _schedule(parser: argparse.ArgumentParser, args: argparse.Namespace, total_steps: int) -> LRSchedule:
+    """The learning rate of every step from the options (a constant --lr by default), checked against the steps."""
+    warmup = _warmup(args.warmup_steps)
+    warmup_steps = int(warmup * total_steps) if isinstance(warmup, float) else warmup
+    if warmup_steps > total_steps:
+        parser.error(f"--warmup-steps {args.warmup_steps} is more than the {plural(total_steps, 'step')} of this "
+                     "training; use fewer, or a fraction such as 0.2")
+    return LRSchedule(peak_lr=args.lr, total_steps=total_steps, warmup_steps=warmup_steps, kind=args.schedule,
+                      initial_lr=DEFAULT_INITIAL_LR if args.initial_lr is None else args.initial_lr,
+                      min_lr=DEFAULT_MIN_LR if args.min_lr is None else args.min_lr)
 
 
 def _read_training_text(parser: argparse.ArgumentParser, name: str) -> str:
@@ -170,7 +242,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _save(args: argparse.Namespace, model: nn.Module, config: dict[str, Any], optimizer: torch.optim.Optimizer,
-          history: TrainingHistory, results: dict[str, float]) -> None:
+          history: TrainingHistory, results: dict[str, Any]) -> None:
     out = save_checkpoint(args.out, model, config, optimizer, extra={"args": vars(args)})
     (out / "losses.json").write_text(json.dumps({**vars(history), **results}, indent=1) + "\n")
     print(f"saved the checkpoint (model.safetensors, config.json, optimizer.pt) and losses.json into {out.resolve()}")
@@ -187,6 +259,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict
     except ValueError as err:
         parser.error(f"--text {args.text!r} with --context-length {config['context_length']} and --batch-size "
                      f"{args.batch_size} on {plural(world, 'process')}: {err}")
+    steps = min(args.epochs * len(train_loader), args.max_steps or math.inf)
+    schedule = _schedule(parser, args, steps)
     torch.manual_seed(args.seed)  # as the notebook: seed, then the model; the shuffling draws from the same generator
     model = GPTModel(config).to(device)
     n_params = sum(p.numel() for p in model.parameters())
@@ -197,13 +271,17 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict
         say("no --out folder given: the trained model will not be saved (add --out FOLDER to save it)")
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if schedule.warmup_steps or schedule.kind != "constant" or args.clip_grad_norm is not None:
+        clipping = "no clipping" if args.clip_grad_norm is None else (
+            f"gradients clipped to norm {args.clip_grad_norm:g} from step {schedule.warmup_steps}")
+        say(f"learning rate: {plural(schedule.warmup_steps, 'warmup step')} from {schedule.initial_lr:g} to "
+            f"{schedule.peak_lr:g}, then {schedule.kind}; {clipping}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start = time.perf_counter()
     history = train_model(model, train_loader, val_loader, optimizer, device, args.epochs, args.eval_freq,
                           args.eval_iter, args.start_context, tokenizer, max_steps=args.max_steps,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, lr_schedule=schedule, clip_grad_norm=args.clip_grad_norm)
     seconds = time.perf_counter() - start
-    steps = min(args.epochs * len(train_loader), args.max_steps or math.inf)
     # the periodic losses above cover --eval-iter batches at some earlier step; this is the final model on all
     everything = max(len(train_loader), len(val_loader))
     train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter=everything)
@@ -213,7 +291,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict
         f"{plural(len(val_loader), 'validation batch')}): train loss {train_loss:.3f}, val loss {val_loss:.3f}")
     if is_main_process():
         if args.out is not None:
-            results = {"seconds": seconds, "final_train_loss": train_loss, "final_val_loss": val_loss}
+            results = {"seconds": seconds, "final_train_loss": train_loss, "final_val_loss": val_loss,
+                       "schedule": asdict(schedule), "clip_grad_norm": args.clip_grad_norm}
             _save(args, model, config, optimizer, history, results)
         else:
             say("nothing was saved: no --out folder was given (add --out FOLDER to save the checkpoint)")

@@ -5,7 +5,8 @@ chain of floating-point work can come out one unit different in its last printed
 instruction set (AVX-512, AVX2, SSE, Apple's NEON) or another BLAS adds in another order. Where nbval finds a
 difference, this plugin looks again, and the outputs still agree when
 
-- the text between the numbers is identical, and both hold as many numbers;
+- the text between the numbers is identical (but for the spaces that pad a tensor's columns to its widest number),
+  and both hold as many numbers;
 - every whole number (no decimal point: a count, a shape, a token id, a step) is the same;
 - every decimal number agrees within one unit in its last printed digit (0.001 for `6.414`, 0.0001 for `1.6754`),
   `-0.0` and `0.0` included;
@@ -61,11 +62,17 @@ def numbers_agree(stored: str, computed: str, tolerance: float = 0.0) -> bool:
     return abs(Decimal(stored) - Decimal(computed)) <= allowed  # in decimal: exactly the printed digits
 
 
+def padded(pieces: list[str]) -> list[str]:
+    """The pieces of text with the spaces before each number dropped: PyTorch pads a tensor's columns to its widest
+    number, so `[ 0.0000]` beside `-0.0000` is `[0.0000]` where no number is negative."""
+    return [piece.rstrip(" ") for piece in pieces[:-1]] + pieces[-1:]
+
+
 def text_agrees(stored: str, computed: str, tolerance: float = 0.0) -> bool:
     """Whether two outputs are the same text with the same count of numbers, each pair of numbers agreeing."""
     stored_pieces, stored_numbers = split_numbers(stored)
     computed_pieces, computed_numbers = split_numbers(computed)
-    if stored_pieces != computed_pieces or len(stored_numbers) != len(computed_numbers):
+    if len(stored_numbers) != len(computed_numbers) or padded(stored_pieces) != padded(computed_pieces):
         return False
     return all(numbers_agree(a, b, tolerance) for a, b in zip(stored_numbers, computed_numbers, strict=True))
 

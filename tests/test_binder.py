@@ -80,3 +80,14 @@ def test_binder_badge_opens_jupyterlab_on_the_first_notebook():
     [urlpath] = parse_qs(url.query)["urlpath"]
     first = sorted((ROOT / "notebooks").glob("*.ipynb"))[0]
     assert urlpath == f"lab/tree/{first.relative_to(ROOT).as_posix()}"
+
+
+def test_check_binder_selects_a_browser_test_that_exists():
+    """.ci/check-binder's `-k` selection matches a test of tests/test_browser_notebooks.py (a rename breaks it)."""
+    import ast
+
+    script = (ROOT / ".ci" / "check-binder").read_text()
+    selection = re.search(r'tests/test_browser_notebooks\.py -k "([^"]+)"', script).group(1)
+    tree = ast.parse((ROOT / "tests" / "test_browser_notebooks.py").read_text())
+    tests = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+    assert selection in tests, f".ci/check-binder selects -k {selection!r}, which names none of {tests}"

@@ -66,6 +66,11 @@ from helpers.teaching.widgets import spam_explorer
 torch.manual_seed(123)
 classifier = add_classification_head(load_base_model(False))
 spam_explorer(classifier, gpt2_encoding(), max_length=64)""",
+    "chat_explorer": """
+from helpers.smollm2 import load_smollm2, smollm2_tokenizer
+from helpers.teaching.widgets import chat_explorer
+
+chat_explorer(load_smollm2(), smollm2_tokenizer(), max_new_tokens=5)""",
 }
 
 

@@ -19,34 +19,51 @@ from matplotlib.text import Text
 from PIL import Image
 
 from helpers.bpe import BPETokenizer
+from helpers.gpt import TINY_CONFIG
 from helpers.gpt2_tokenizer import gpt2_bpe
+from helpers.schedule import LRSchedule
 from helpers.teaching import diagrams
 from helpers.teaching.diagrams import (
     draw,
     draw_attention_dropout,
+    draw_attention_masks,
     draw_bpe_merges,
     draw_causal_mask,
     draw_classifier_head,
+    draw_collate_steps,
     draw_context_vector,
+    draw_course_path,
     draw_cross_entropy,
     draw_embedding_lookup,
+    draw_encoder_decoder,
     draw_feed_forward,
     draw_generation_loop,
+    draw_generation_strip,
     draw_gpt_architecture,
+    draw_gpt_to_llama,
+    draw_grouped_query_attention,
     draw_input_embeddings,
     draw_last_token,
     draw_layer_norm,
     draw_lora,
+    draw_lr_schedule,
+    draw_model_sizes,
     draw_multihead_attention,
     draw_multihead_shapes,
+    draw_multihead_wrapper,
     draw_next_token_pairs,
+    draw_prompt_styles,
+    draw_q4_1_block,
     draw_qkv_projections,
+    draw_rope_row_order,
     draw_shortcut_connections,
     draw_special_tokens,
     draw_stride_windows,
     draw_temperature_top_k,
+    draw_three_stages,
     draw_tokenization_pipeline,
     draw_training_loop,
+    draw_training_runs,
     draw_transformer_block,
     draw_windows_to_batch,
 )
@@ -84,6 +101,11 @@ VOCAB = ["closer", "every", "effort", "forward", "inches", "moves", "pizza", "to
 LOGITS = [4.51, 0.89, -1.90, 6.75, 1.63, -1.62, -1.89, 6.28, 1.79]
 CE_INPUTS = [["every", " effort", " moves"], ["I", " really", " like"]]
 CE_TARGETS = [[" effort", " moves", " you"], [" really", " like", " chocolate"]]
+# the learning rates of notebook 07's appendix D.1 and D.2 (135 steps, warmup 27), and two runs of D.4
+LRS_CONSTANT = LRSchedule(0.01, 135, 27, 0.0001, 0.00001, kind="constant").rates()
+LRS_COSINE = LRSchedule(0.01, 135, 27, 0.0001, 0.00001).rates()
+RUN_SIMPLE = ([10.914, 7.355, 6.588, 6.066], [10.919, 7.570, 6.860, 6.637], [0.01] * 37)
+RUN_D4 = ([11.019, 10.179, 6.671, 6.028], [10.997, 10.309, 6.905, 6.743], LRSchedule(0.01, 37, 7, 0.0001).rates())
 CE_PROBAS = [[7.4540e-05, 3.1061e-05, 1.1563e-05], [1.0337e-05, 5.6776e-05, 4.7559e-06]]
 # " terraces" as GPT-2's merge loop builds it (notebook 02, "The merge loop"): the pieces after each merge, the ranks
 TERRACES_STEPS = (
@@ -106,8 +128,27 @@ def gpt2() -> BPETokenizer:
     return gpt2_bpe()
 
 
+# notebook 01_overview: its sentence, the seeded random GPT's next tokens, GPT-2's sizes (tied, qkv biases), GPT-3's
+PATH_TOKENS = ["Every", " effort", " moves", " you"]
+PATH_IDS = [6109, 3626, 6100, 345]
+NEW_TOKENS = ["semble", " midst", " graphics", " belief"]
+GPT2_PARAMETERS = {"gpt2-small (124M)": 124_439_808, "gpt2-medium (355M)": 354_823_168,
+                   "gpt2-large (774M)": 774_030_080, "gpt2-xl (1558M)": 1_557_611_200}
+GPT3_PARAMETERS = {"GPT-3": 175_000_000_000}
+
+
+# notebook 08_llama: the first Q4_1 block of SmolLM2's blk.0.attn_q.weight (d, m as float16, then 16 bytes of q)
+Q4_1_BLOCK = [0x0F, 0x30, 0xD8, 0xB9, 0x45, 0x87, 0x65, 0x40, 0x6F, 0x65, 0x16, 0x4B, 0x67, 0x76, 0x64, 0x50, 0x22,
+              0x67, 0x65, 0x5A]
+
+
 # every diagram, drawn with the data its notebook passes
 CASES = {
+    "draw_course_path": lambda: draw_course_path(PATH_TOKENS, PATH_IDS, NEW_TOKENS[0], TINY_CONFIG),
+    "draw_model_sizes": lambda: draw_model_sizes(GPT2_PARAMETERS, GPT3_PARAMETERS),
+    "draw_attention_masks": lambda: draw_attention_masks([t.strip() for t in PATH_TOKENS], masked=2),
+    "draw_generation_strip": lambda: draw_generation_strip(PATH_TOKENS, NEW_TOKENS),
+    "draw_three_stages": lambda: draw_three_stages(),
     "draw_tokenization_pipeline": lambda: draw_tokenization_pipeline(SENTENCE, SENTENCE_TOKENS, SENTENCE_IDS),
     "draw_special_tokens": lambda: draw_special_tokens(TEXTS, SPECIAL_TOKENS, SPECIAL_IDS),
     "draw_bpe_merges": lambda: draw_bpe_merges(gpt2(), " terraces"),
@@ -122,6 +163,8 @@ CASES = {
     "draw_causal_mask": lambda: draw_causal_mask(SCORES, WORDS, d_k=2),
     "draw_attention_dropout": lambda: draw_attention_dropout(CAUSAL_WEIGHTS, KEPT, p=0.5),
     "draw_multihead_attention": lambda: draw_multihead_attention(),
+    "draw_multihead_wrapper": lambda: draw_multihead_wrapper(),
+    "draw_encoder_decoder": lambda: draw_encoder_decoder(attention=True),
     "draw_multihead_shapes": lambda: draw_multihead_shapes(),
     "draw_gpt_architecture": lambda: draw_gpt_architecture(),
     "draw_transformer_block": lambda: draw_transformer_block(),
@@ -134,9 +177,18 @@ CASES = {
     "draw_training_loop": lambda: draw_training_loop(),
     "draw_cross_entropy": lambda: draw_cross_entropy(CE_INPUTS, CE_TARGETS, CE_PROBAS),
     "draw_temperature_top_k": lambda: draw_temperature_top_k(LOGITS, VOCAB),
+    "draw_lr_schedule": lambda: draw_lr_schedule({"D.1: warmup, then constant": LRS_CONSTANT,
+                                                  "D.2: warmup, then cosine decay": LRS_COSINE}, 27),
+    "draw_training_runs": lambda: draw_training_runs({"train_model_simple": RUN_SIMPLE, "train_model": RUN_D4}, 12),
     "draw_classifier_head": lambda: draw_classifier_head(),
     "draw_last_token": lambda: draw_last_token(),
     "draw_lora": lambda: draw_lora(),
+    "draw_gpt_to_llama": lambda: draw_gpt_to_llama(gpt_layers=12, llama_layers=30),
+    "draw_grouped_query_attention": lambda: draw_grouped_query_attention(n_heads=9, n_kv_groups=3),
+    "draw_rope_row_order": lambda: draw_rope_row_order(head_dim=8),
+    "draw_q4_1_block": lambda: draw_q4_1_block(Q4_1_BLOCK),
+    "draw_prompt_styles": lambda: draw_prompt_styles(),
+    "draw_collate_steps": lambda: draw_collate_steps(),
 }
 
 
@@ -202,9 +254,10 @@ def lightness(colour: str) -> float:
 
 
 # each chapter module of helpers.teaching.diagrams and the notebook that shows its diagrams
-CHAPTERS = {"text": "02_text_and_tokens", "windows": "03_sliding_window", "embeddings": "04_embeddings",
-            "attention": "05_attention", "gpt": "06_gpt_model", "pretraining": "07_pretraining",
-            "classifier": "09_classification_finetuning"}
+CHAPTERS = {"overview": "01_overview", "text": "02_text_and_tokens", "windows": "03_sliding_window",
+            "embeddings": "04_embeddings", "attention": "05_attention", "gpt": "06_gpt_model",
+            "pretraining": "07_pretraining", "llama": "08_llama", "classifier": "09_classification_finetuning",
+            "instruct": "10_instruction_finetuning"}
 
 
 def test_every_diagram_function_has_a_case():
@@ -403,6 +456,20 @@ def test_attention_dropout_zeroes_and_doubles():
     assert texts.count("×2") == 21 and "2.00" in texts
 
 
+def test_the_wrapper_draws_separate_heads_and_no_mixing_layer():
+    text = all_text(draw_multihead_wrapper(num_heads=12, d_in=768, d_out=64))
+    assert "CausalAttention 11" in text and "768 × 64 each" in text and "12 × 64 = 768" in text
+    assert "mixes the heads" not in text and "columns 0–63" not in text
+
+
+def test_encoder_decoder_without_and_with_attention():
+    plain = all_text(draw_encoder_decoder(["a", "b", "c"], ["x", "y"]))
+    assert "h3: all the decoder gets" in plain and "weighs" not in plain
+    assert "step s2 weighs h1 … h3" in all_text(draw_encoder_decoder(["a", "b", "c"], ["x", "y"], attention=True))
+    with pytest.raises(ValueError, match="1 to 5 words"):
+        draw_encoder_decoder([], [])
+
+
 def test_multihead_diagrams_show_the_split():
     text = all_text(draw_multihead_attention())
     assert "columns 704–767" in text and "12 × 64 = 768" in text and "head 11" in text
@@ -412,7 +479,8 @@ def test_multihead_diagrams_show_the_split():
 
 def test_shortcut_feed_forward_layer_norm_and_generation():
     assert "0.0002017" in all_text(draw_shortcut_connections(GRADS_WITHOUT, GRADS_WITH))
-    assert "4,722,432" in all_text(draw_feed_forward())
+    text = all_text(draw_feed_forward())
+    assert "3,072 → 768" in text and "parameters" not in text  # exercise 4.1 asks for the count: not given away
     text = all_text(draw_layer_norm([0.2260, 0.3470, 0.0, 0.2216, 0.0, 0.0], eps=0.0, unbiased=True))
     assert "1.4126" in text and "variance 1.0000" in text and "mean 0.0000" in text
     text = all_text(CASES["draw_generation_loop"]())
@@ -431,12 +499,46 @@ def test_pretraining_diagrams():
     assert texts.count("0") == 6  # top-3 leaves six tokens at probability 0
 
 
+def test_lr_schedule_writes_the_formulas_of_the_phases_it_draws():
+    text = all_text(draw_lr_schedule({"warmup, then constant": LRS_CONSTANT}, 27))
+    assert "warmup, then constant" in text and "warmup ends: step 27" in text and "lr = peak_lr" in text
+    assert "cos(π × progress)" not in text  # no decay drawn, no decay written
+    assert "warmup_steps = 27 of total_steps = 135, from initial_lr = 0.0001 to peak_lr = 0.01" in text
+    text = all_text(CASES["draw_lr_schedule"]())
+    assert "lr = min_lr + (peak_lr − min_lr) × ½ × (1 + cos(π × progress))" in text
+    assert "lr = initial_lr + step × (peak_lr − initial_lr) / warmup_steps" in text
+
+
+def test_training_runs_show_each_runs_losses_and_rates():
+    fig = CASES["draw_training_runs"]()
+    text = all_text(fig)
+    assert "train_model_simple: training" in text and "train_model: validation" in text
+    assert "Losses measured every 12 steps" in text
+    losses, rates = fig.axes[1], fig.axes[2]
+    assert [list(line.get_xdata()) for line in losses.lines[:2]] == [[0, 12, 24, 36]] * 2
+    assert list(rates.lines[1].get_ydata()) == RUN_D4[2]
+
+
 def test_classifier_diagrams():
     text = all_text(draw_classifier_head())
     assert "out_head: Linear(768, 50,257)" in text and "new out_head: Linear(768, 2)" in text
+    assert "pretrained GPT-2" in text and "transformer blocks 1 to 11" in text
+    text = all_text(draw_classifier_head(emb_dim=32, n_layers=2, model_name="small random GPT"))
+    assert "small random GPT" in text and "pretrained GPT-2" not in text
+    assert "transformer block 1" in text and "blocks 1 to 1" not in text and "Linear(32, 50,257)" in text
     assert "position 3: sees all" in all_text(draw_last_token())
     text = all_text(draw_lora(768, 768, rank=8, alpha=16))
     assert "× alpha / r = 16 / 8 = 2" in text and "12,288" in text and "589,824" in text
+
+
+def test_instruction_diagrams():
+    text = all_text(draw_prompt_styles())
+    assert "### Input:\nOcassion" in text and "<|assistant|>\nThe correct spelling is 'Occasion.'" in text
+    assert "### Input:" not in all_text(draw_prompt_styles({"instruction": "Name a colour.", "input": "",
+                                                             "output": "Blue."}))
+    text = all_text(draw_collate_steps())
+    # inputs 5, targets 8, masked targets 3, the legend 1; -100: 5 masked targets, the title, a label, the legend
+    assert text.count("50256") == 5 + 8 + 3 + 1 and text.count("−100") == 5 + 3
 
 
 # --- bad input ---
@@ -487,9 +589,16 @@ def test_classifier_diagrams():
         (lambda: draw_temperature_top_k(LOGITS, VOCAB[:8]), "logits and vocab must be equally long"),
         (lambda: draw_temperature_top_k(LOGITS, VOCAB, temperatures=(1, 0)), "temperatures must be > 0"),
         (lambda: draw_temperature_top_k(LOGITS, VOCAB, top_k=10), "top_k must be between 1 and 9"),
+        (lambda: draw_lr_schedule({}, 0), "rates must map 1 to 4 names to non-empty lists"),
+        (lambda: draw_lr_schedule({"a": LRS_COSINE}, 136), "warmup_steps must be between 0 and the 135 steps drawn"),
+        (lambda: draw_training_runs({"a": ([1.0, 2.0], [1.0], [0.1])}, 12), "the two loss lists equally long"),
+        (lambda: draw_training_runs({"a": RUN_D4}, 0), "eval_freq must be >= 1, got 0"),
         (lambda: draw_classifier_head(num_classes=3), "class_names must hold num_classes=3 names"),
         (lambda: draw_last_token(["only"]), "2 to 8 tokens"),
         (lambda: draw_lora(rank=0), "rank"),
+        (lambda: draw_prompt_styles({"instruction": "x", "input": ""}), "must have the str fields"),
+        (lambda: draw_prompt_styles({"instruction": "x" * 121, "input": "", "output": "y"}), "too long to draw"),
+        (lambda: draw_collate_steps([[1] * 7]), "1 to 4 items of 1 to 6 token ids"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(make, message):

@@ -64,7 +64,7 @@ def test_every_exercise_of_the_book_chapters_2_to_5_is_registered():
 
 
 def test_unknown_exercise_and_wrong_arguments_say_what_exists():
-    with pytest.raises(KeyError, match="there is no exercise '9.9'; the exercises are 2.1, 2.2"):
+    with pytest.raises(KeyError, match="there is no exercise '9.9'; the exercises are 1.A, 1.B, 2.1, 2.2"):
         evaluate("9.9")
     with pytest.raises(TypeError, match=r"takes the arguments \['mha', 'batch'\]"):
         evaluate("3.2", mha=None, batches=None)
@@ -108,6 +108,62 @@ def test_long_messages_are_wrapped_and_tables_kept():
     text = str(Result("9.9", "passed", "word " * 40 + "\n  a table row " + "x" * 120))
     lines = text.splitlines()
     assert all(len(line) <= 100 for line in lines[:-1]) and lines[-1].startswith("  a table row")
+
+
+# --- chapter 1 ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def story_ids() -> list[int]:
+    return gpt2_encoding().encode(load_text("the-verdict.txt"))
+
+
+def test_1_a(story_ids):
+    x, y = story_ids[1000:1008], story_ids[1001:1009]
+    result = passes("1.A", x=x, y=y)
+    assert "x = ' and eighteenth-century pictures with a discrimination' and y = ' eighteenth" in result.message
+    passes("1.A", x=torch.tensor(x), y=torch.tensor([y]))  # a tensor, of one row or none, counts too
+    assert wrong("1.A", x, x).startswith("`y` is `x` itself")
+    assert "shifted the wrong way" in wrong("1.A", x, story_ids[999:1007])
+    assert "`x` starts one token off: token number 1000 is ids[1000]" in wrong("1.A", story_ids[1001:1009], y)
+    assert "`x` holds 7 token ids; the window is 8 tokens long" in wrong("1.A", story_ids[1000:1007], y)
+    assert "`y` holds 7 token ids" in wrong("1.A", x, y[:7])
+    assert "`x` should be a list of token ids" in wrong("1.A", "text", y)
+    assert "`y` is not `x` shifted by one token" in wrong("1.A", x, story_ids[1002:1010])
+    assert "(passed here as `x`, `y`)" in unanswered("1.A", x=..., y=...)
+
+
+def greedy_1b(model, idx, max_new_tokens, position=-1):
+    """Greedy generation, reading the logits at `position` (-1 is the right answer)."""
+    for _ in range(max_new_tokens):
+        next_id = model(idx)[:, position, :].argmax(dim=-1, keepdim=True)  # (batch, 1)
+        idx = torch.cat([idx, next_id], dim=1)
+    return idx
+
+
+def test_1_b():
+    torch.manual_seed(123)
+    model = GPTModel(TINY_CONFIG)  # in training mode: the check turns dropout off, and back on
+    result = passes("1.B", generate_greedy=greedy_1b, model=model)
+    assert model.training
+    assert "'Every effort moves yousemble midst graphics belief sacks' and 'I had always thought" in result.message
+    model.eval()
+    only_new = wrong("1.B", lambda m, idx, n: greedy_1b(m, idx, n)[:, idx.shape[1]:], model)
+    assert only_new.startswith("<lambda>(model, idx, 5) returns only the 5 new tokens: return idx with them appended")
+    assert "logits of the first position" in wrong("1.B", lambda m, idx, n: greedy_1b(m, idx, n, position=0), model)
+
+    def no_feedback(m, idx, n):
+        return torch.cat([idx, m(idx)[:, -1, :].argmax(dim=-1, keepdim=True).repeat(1, n)], dim=1)
+
+    assert "every new token is the same: each step must feed" in wrong("1.B", no_feedback, model)
+    zeros = wrong("1.B", lambda m, idx, n: torch.cat([idx, torch.zeros(2, n, dtype=torch.long)], dim=1), model)
+    assert zeros.startswith("the new tokens are not the most likely ones")
+    assert "returned shape (2, 4) for idx of shape (2, 4)" in wrong("1.B", lambda m, idx, n: idx, model)
+    assert "should return a tensor of token ids, got a list" in wrong("1.B", lambda m, idx, n: idx.tolist(), model)
+    assert "the first 4 columns" in wrong("1.B", lambda m, idx, n: greedy_1b(m, idx.flip(1), n), model)
+    assert "`model` should be the notebook's GPTModel, got 'model'" in wrong("1.B", greedy_1b, "model")
+    assert "raised ZeroDivisionError" in wrong("1.B", lambda m, idx, n: 1 / 0, model)
+    assert "stub(model, idx, 5) still raises NotImplementedError" in unanswered("1.B", stub, model)
 
 
 # --- chapter 2 ---------------------------------------------------------------------------------------------------
@@ -618,6 +674,20 @@ def test_5_6(stand_ins):
     sampled = tokenizer.decode(generate(small, prompt, 25, 256, temperature=1.0)[0].tolist())
     assert "is not what models['small'] generates greedily" in wrong("5.6", models, {**texts, "small": sampled})
     unanswered("5.6", models=models, texts={"small": ..., "larger": ...})
+
+
+def test_5_a():
+    result = passes("5.A", first_below_half=82, steps_above_half=68)
+    assert result.message.startswith("the rate first falls below half the peak at step 82 (0.004860); at step 81")
+    assert "steps 14 to 81, 13 of them in the warmup" in result.message
+    assert "still above half the peak (0.005): the decay ends at min_lr, not at 0" in wrong("5.A", 81, 68)
+    assert "not the first such step (steps count from 0" in wrong("5.A", 83, 68)
+    assert "is in the warmup, where the rate is still rising" in wrong("5.A", 10, 68)
+    assert wrong("5.A", 90, 68).startswith("not step 90: its rate is 0.003712")
+    assert wrong("5.A", 82, 55).startswith("55 counts the steps from the peak on only")
+    assert "count them over all 135 steps" in wrong("5.A", 82, 67)
+    assert "should be a whole number" in wrong("5.A", 82.5, 68)
+    unanswered("5.A", first_below_half=..., steps_above_half=...)
 
 
 # --- chapter 6 ---------------------------------------------------------------------------------------------------

@@ -625,7 +625,7 @@ def test_gelu_relu_figure_plots_both_functions():
 
     from helpers.teaching.plots import plot_gelu_relu
 
-    fig = plot_gelu_relu(-2.0, 2.0)
+    fig = plot_gelu_relu(GELU(), -2.0, 2.0)
     try:
         gelu_line, relu_line = (ax.lines[0] for ax in fig.axes)
         x = torch.tensor(gelu_line.get_xdata(), dtype=torch.float32)
@@ -649,3 +649,10 @@ def test_gradient_figure_has_one_line_per_network():
         assert ax.get_yscale() == "log"
     finally:
         plt.close(fig)
+
+
+def test_gelu_relu_figure_refuses_what_is_not_a_function():
+    from helpers.teaching.plots import plot_gelu_relu
+
+    with pytest.raises(TypeError, match="gelu must be a GELU module"):
+        plot_gelu_relu(3)

@@ -221,3 +221,21 @@ def test_conversion_draws_no_random_numbers():
     rng = torch.get_rng_state()
     gpt_state_dict_from_hf(hf_state_dict_from_gpt(state_dict, TINY), TINY)
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_without_internet_the_pretrained_weights_fail_at_once_with_one_clear_message(monkeypatch):
+    import socket
+
+    from helpers import gpt2_weights
+
+    def no_network(*args, **kwargs):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(gpt2_weights.WeightsUnavailableError) as info:
+        gpt2_weights.load_pretrained_gpt2("gpt2-not-downloaded-here")
+    message = str(info.value)
+    assert "huggingface.co cannot be reached (Network is unreachable)" in message
+    assert "set USE_PRETRAINED = False" in message
+    assert info.value._render_traceback_() == [f"\x1b[0;31mWeightsUnavailableError\x1b[0m: {message}"]

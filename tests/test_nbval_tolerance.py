@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
     ("Ep 5 (Step 000110): Train loss 6.414, Val loss 6.325", "Ep 5 (Step 000110): Train loss 6.413, Val loss 6.325"),
     ("tensor([1.6754, 0.2210])", "tensor([1.6755, 0.2209])"),
     ("tensor([-0.0000, 0.5000])", "tensor([0.0000, 0.5000])"),
+    ("tensor([[-0.0000],\n        [ 0.0000]])", "tensor([[0.0000],\n        [0.0000]])"),  # columns padded to widths
     ("-0.0", "0.0"),
     ("9.99", "10.00"),  # the last digit rolls over
     ("accuracy 90.60%", "accuracy 90.61%"),
@@ -32,6 +33,7 @@ def test_a_last_digit_flip_is_accepted(stored, computed):
 
 @pytest.mark.parametrize(("stored", "computed"), [
     ("Train loss 6.414", "Train cost 6.414"),  # a changed word
+    ("loss 6.414 ", "loss 6.414"),  # spaces after the last number are text
     ("Train loss 6.414", "Train loss 6.412"),  # two units in the last digit
     ("loss 6.414\nloss 5.100\n", "loss 6.414\n"),  # a missing line
     ("loss 6.414\n", "loss 6.414\nloss 5.100\n"),  # an extra line

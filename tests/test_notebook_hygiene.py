@@ -64,11 +64,23 @@ def test_nbval_markers_are_tags_not_comments_the_learner_reads(path):
     for i, cell in enumerate(code_cells(path)):
         text = "".join(cell["source"])
         assert "NBVAL_" not in text, f"{path.name} cell {i}: mark the cell with a tag (nbval-ignore-output, ...)"
+        assert "# noqa" not in text, f"{path.name} cell {i}: a linter's comment; set the rule in pyproject.toml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stored_widget_shows_its_raw_text_form(path):
+    """What GitHub, Colab's preview and a notebook opened without a kernel show of a widget is its text form."""
+    for i, cell in enumerate(code_cells(path)):
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/plain", ""))
+            assert "interactive(children=" not in text and "Box(children=" not in text, (
+                f"{path.name} cell {i}: a widget stored as its raw text form; return a teaching.widgets.Explorer"
+            )
 
 
 # Cells whose output is not compared at all (package versions, timings, live widgets): tolerance on numbers
 # (tests/nbval_tolerance.py) replaces masking, so this count must not grow.
-MOST_UNCOMPARED = 11
+MOST_UNCOMPARED = 6  # timing and version cells
 
 
 def test_uncompared_cells_stay_few():

@@ -21,6 +21,7 @@ NOTEBOOKS = ROOT / "notebooks"
 # The course's model code in the order the course builds it: each module may import only those before it.
 BOOK_ORDER = [
     "helpers.checks",
+    "helpers.downloads",
     "helpers.datafiles",
     "helpers.text",
     "helpers.merges",
@@ -32,12 +33,21 @@ BOOK_ORDER = [
     "helpers.gpt",
     "helpers.generate",
     "helpers.train",
+    "helpers.schedule",
     "helpers.checkpoint",
     "helpers.train_cli",
     "helpers.gpt2_weights",
+    "helpers.gguf_file",
+    "helpers.llama",
+    "helpers.llama_weights",
+    "helpers.smollm2",
     "helpers.spam",
     "helpers.lora",
     "helpers.classifier",
+    "helpers.instruct",
+    "helpers.instruct_model",
+    "helpers.evaluate_responses",
+    "helpers.instruct_cli",
 ]
 MAX_LINES = 450
 

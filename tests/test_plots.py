@@ -33,7 +33,7 @@ CASES = {
     "plot_embedding_row": lambda: plots.plot_embedding_row(torch.eye(5, 4), 1, labels=list("abcde"), name="t"),
     "plot_attention_heads": lambda: plots.plot_attention_heads({"causal": attention_rows(2, 4, 4)}, TOKENS),
     "plot_query_attention": lambda: plots.plot_query_attention(attention_rows(4, 4), TOKENS, query=2),
-    "plot_gelu_relu": lambda: plots.plot_gelu_relu(),
+    "plot_gelu_relu": lambda: plots.plot_gelu_relu(torch.nn.GELU(approximate="tanh")),
     "plot_gradient_magnitudes": lambda: plots.plot_gradient_magnitudes({"plain": [1e-4, 1e-3], "shortcut": [0.2, 1.3]}),
     "plot_generation_step_times": lambda: plots.plot_generation_step_times([4, 8], [1.0, 1.1], [2.0, 3.5]),
     "plot_losses": lambda: plots.plot_losses([0.5, 1.0], [512, 1024], [9.8, 7.2], [9.9, 7.8]),

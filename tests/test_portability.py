@@ -25,9 +25,9 @@ ENVIRONMENTS = {
     "sse-one-thread": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
                        "ONEDNN_MAX_CPU_ISA": "SSE41", "OMP_NUM_THREADS": "1"},
 }
-# The notebooks whose numbers come out of the longest computations: the model, pretraining, classification.
-LONG_NOTEBOOKS = ["notebooks/06_gpt_model.ipynb", "notebooks/07_pretraining.ipynb",
-                  "notebooks/09_classification_finetuning.ipynb"]
+# The notebooks whose numbers come out of the longest computations: the model, pretraining, the Llama, fine-tuning.
+LONG_NOTEBOOKS = ["notebooks/06_gpt_model.ipynb", "notebooks/07_pretraining.ipynb", "notebooks/08_llama.ipynb",
+                  "notebooks/09_classification_finetuning.ipynb", "notebooks/10_instruction_finetuning.ipynb"]
 
 
 def command(environment: str) -> tuple[list[str], dict[str, str]]:

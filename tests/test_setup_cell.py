@@ -124,43 +124,43 @@ def test_helpers_missing_says_what_to_run(tmp_path):
     assert "restart the kernel" in message
 
 
-def test_data_missing_offline_lists_every_file_at_once_and_leaves_nothing(tmp_path):
-    empty = tmp_path / "no-data"
-    offline = f"http://127.0.0.1:{closed_port()}"  # every download goes to a proxy that refuses
-    env = environment(LLM_DATA_DIR=str(empty), http_proxy=offline, https_proxy=offline)
-    result, printed = run_cell(tmp_path, env=env)
+def course_copy(tmp_path: Path) -> Path:
+    """A copy of the course's package and shipped data in `tmp_path`, where the cell's interpreter imports it."""
+    shutil.copytree(ROOT / "helpers", tmp_path / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "datasets", tmp_path / "datasets")
+    return tmp_path
+
+
+def damage_the_data(course: Path) -> None:
+    (course / "datasets" / "the-verdict" / "the-verdict.txt").unlink()
+    vocab = course / "datasets" / "gpt2" / "vocab.bpe"
+    vocab.write_bytes(vocab.read_bytes()[:-10])
+
+
+def test_missing_or_damaged_shipped_data_lists_every_file_at_once(tmp_path):
+    course = course_copy(tmp_path)
+    damage_the_data(course)
+    result, printed = run_cell(tmp_path)
     [[kind, message]] = result["runs"]
     assert kind == "MissingDataError"
-    assert message.startswith(f"3 of the course's 3 data files could not be fetched into {empty}:")
-    for name in ("the-verdict.txt", "gpt2/encoder.json", "gpt2/vocab.bpe"):
-        assert f"  - {name}: no network connection (the connection to " in message
-        assert f"save as  {empty / name}" in message
-    assert message.count("What to do") == 1 and "$LLM_DATA_DIR" in message
+    assert "  - the-verdict.txt: datasets/the-verdict/the-verdict.txt is missing" in message
+    assert "  - gpt2/vocab.bpe: datasets/gpt2/vocab.bpe was edited or is damaged" in message
+    assert "encoder.json" not in message  # the intact file is not named
+    assert message.count("git checkout -- datasets/") == 1
     assert printed == ""
-    assert not empty.exists()  # no empty data/ or data/gpt2/ folder left behind
+    assert not (tmp_path / "data").exists()  # nothing is downloaded or written
 
 
-def test_data_missing_shows_the_message_without_a_traceback_in_ipython(tmp_path):
-    offline = f"http://127.0.0.1:{closed_port()}"
-    env = environment(LLM_DATA_DIR=str(tmp_path / "no-data"), http_proxy=offline, https_proxy=offline,
-                      IPYTHONDIR=str(tmp_path / "ipython"))
+def test_damaged_data_shows_the_message_without_a_traceback_in_ipython(tmp_path):
+    damage_the_data(course_copy(tmp_path))
+    env = environment(IPYTHONDIR=str(tmp_path / "ipython"), PYTHONPATH=str(tmp_path))
     done = subprocess.run(
         [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=nocolor", "-c", CELL.read_text()],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
     )
     shown = done.stdout + done.stderr
-    assert shown.startswith("\x1b[0;31mMissingDataError\x1b[0m: 3 of the course's 3 data files"), shown
-    assert "Traceback" not in shown and "File " not in shown and "urllib" not in shown, shown
-
-
-def test_data_folder_not_writable_says_what_to_do(tmp_path):
-    not_a_folder = tmp_path / "file.txt"
-    not_a_folder.write_text("x")
-    result, _ = run_cell(tmp_path, env=environment(LLM_DATA_DIR=str(not_a_folder / "data")))
-    [[kind, message]] = result["runs"]
-    assert kind == "MissingDataError"
-    assert "  - the-verdict.txt: cannot write into " in message
-    assert "set $LLM_DATA_DIR to a writable folder" in message
+    assert shown.startswith("\x1b[0;31mMissingDataError\x1b[0m: 2 of the course's"), shown
+    assert "Traceback" not in shown
 
 
 def colab_cell(content: Path, repo_url: str) -> str:
@@ -178,6 +178,7 @@ def course_repo(tmp_path: Path) -> str:
         pytest.skip("git is not installed")
     src = tmp_path / "course"
     shutil.copytree(ROOT / "helpers", src / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "datasets", src / "datasets")
     shutil.copy(ROOT / "pyproject.toml", src)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(src)]
     for args in (["init", "--quiet"], ["add", "."], ["commit", "--quiet", "-m", "course"]):

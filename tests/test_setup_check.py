@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.datafiles import DATA_FILES, MissingDataError
+from helpers import datafiles
+from helpers.datafiles import DATA_FILES, DataFile, MissingDataError
 from helpers.teaching import setup_check
 from helpers.teaching.setup_check import (
     MINIMUM_VERSIONS,
@@ -65,7 +66,7 @@ def test_course_setup_is_silent_when_all_is_in_place(capsys):
 
 
 def offline(monkeypatch, tmp_path: Path) -> Path:
-    """No data files, and every download refused by a proxy on 127.0.0.1; return the (absent) data folder."""
+    """An empty download cache, and every download refused by a proxy on 127.0.0.1; return the (absent) cache."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         proxy = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -77,13 +78,26 @@ def offline(monkeypatch, tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def test_a_fresh_clone_passes_offline_with_no_data_folder(monkeypatch, tmp_path):
+    folder = offline(monkeypatch, tmp_path)
+    assert check_course_setup() is None  # the files it needs ship in datasets/
+    assert not folder.exists()
+
+
+SHIPPED = {name: spec for name, spec in DATA_FILES.items() if spec.shipped is not None}
+# stand-ins for files that cannot be shipped (downloaded on first use), on hosts that do not exist
+DOWNLOADED = {f"weights/part{i}.bin": DataFile(url=f"http://weights.invalid/part{i}.bin", sha256="0" * 64, size=1)
+              for i in (1, 2)}
+
+
 def test_course_setup_reports_every_missing_data_file_at_once(monkeypatch, tmp_path):
     folder = offline(monkeypatch, tmp_path)
+    monkeypatch.setattr(datafiles, "DATA_FILES", {**SHIPPED, **DOWNLOADED})
     with pytest.raises(MissingDataError) as info:
         check_course_setup()
     message = str(info.value)
-    assert message.startswith(f"3 of the course's 3 data files could not be fetched into {folder}:")
-    assert [e.name for e in info.value.errors] == list(DATA_FILES)
+    assert message.startswith(f"2 of the course's {len(SHIPPED) + 2} data files could not be fetched into {folder}:")
+    assert [e.name for e in info.value.errors] == list(DOWNLOADED)
     assert info.value.__suppress_context__ and info.value.__cause__ is None
     assert not folder.exists()
 
@@ -103,9 +117,11 @@ def test_course_setup_names_a_missing_package_and_what_to_run(monkeypatch):
 
 def test_course_setup_reports_packages_and_data_together(monkeypatch, tmp_path):
     offline(monkeypatch, tmp_path)
+    monkeypatch.setattr(datafiles, "DATA_FILES", {**SHIPPED, **DOWNLOADED})
     monkeypatch.setattr(setup_check, "NOTEBOOK_PACKAGES", ("no-such-package-xyz",))
     monkeypatch.setitem(setup_check.MINIMUM_VERSIONS, "no-such-package-xyz", "1.0")
     with pytest.raises(CourseSetupError) as info:
         check_course_setup()
     message = str(info.value)
-    assert message.index("no-such-package-xyz") < message.index("3 of the course's 3 data files could not be fetched")
+    data_problem = f"2 of the course's {len(SHIPPED) + 2} data files could not be fetched"
+    assert message.index("no-such-package-xyz") < message.index(data_problem)

@@ -24,6 +24,7 @@ from helpers.datafiles import load_text
 from helpers.generate import text_to_token_ids, token_ids_to_text
 from helpers.gpt import TINY_CONFIG, GPTModel
 from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.schedule import LRSchedule
 from helpers.sliding_window import create_dataloader_v1
 from helpers.train import calc_loss_batch, calc_loss_loader, make_loaders, train_model
 from helpers.train_cli import main
@@ -325,6 +326,11 @@ def test_help_shows_every_option_with_help_and_default(capsys, monkeypatch):
     assert entries["--lr"].endswith("(default: the preset's recipe: tiny 0.01, 124M 0.0004)")
     assert entries["--context-length"].endswith("(default: the preset's: tiny 32, 124M 256)")
     assert entries["--out"].endswith("(default: nothing is saved)")
+    assert entries["--schedule"].endswith("(default: constant)")
+    assert entries["--warmup-steps"].endswith("(default: 0)")
+    assert entries["--initial-lr"].startswith("the learning rate of the first warmup step (default: 3e-05,")
+    assert entries["--min-lr"].startswith("where --schedule cosine ends (default: 1e-06,")
+    assert entries["--clip-grad-norm"].endswith("(default: no clipping)")
 
 
 def test_help_shows_the_torchrun_command_without_its_thread_warning(capsys, monkeypatch):
@@ -366,6 +372,25 @@ def no_work(monkeypatch):
         (["--start-context", ""], "--start-context must be a non-empty prompt, got ''"),
         (["--text", "no/such/story.txt"], "--text 'no/such/story.txt': no such file; give a path to a UTF-8 text file "
                                           "or the name of a data file (the-verdict.txt)"),
+        (["--warmup-steps", "1.5"], "--warmup-steps must be a whole number of steps >= 0 or a fraction of all steps "
+                                    "in [0, 1), got '1.5'"),
+        (["--warmup-steps=-3"], "--warmup-steps must be a whole number of steps >= 0 or a fraction of all steps in "
+                                "[0, 1), got '-3'"),
+        (["--warmup-steps", "a fifth"], "--warmup-steps must be a whole number"),
+        (["--initial-lr", "1e-5"], "--initial-lr is where the warmup starts: give --warmup-steps too"),
+        (["--min-lr", "1e-5"], "--min-lr is where the cosine decay ends: give --schedule cosine too"),
+        (["--warmup-steps", "3", "--initial-lr", "0.5"], "--initial-lr must be a number >= 0 and <= --lr (0.01), got "
+                                                         "0.5"),
+        (["--warmup-steps", "3", "--initial-lr", "nan"], "--initial-lr must be a number >= 0 and <= --lr (0.01), got "
+                                                         "nan"),
+        (["--warmup-steps", "0.2", "--lr", "1e-5"], "--initial-lr must be a number >= 0 and <= --lr (1e-05), got "
+                                                    "3e-05 (its default)"),
+        (["--schedule", "cosine", "--min-lr=-1e-5"], "--min-lr must be a number >= 0 and <= --lr (0.01), got -1e-05"),
+        (["--schedule", "cosine", "--lr", "1e-7"], "--min-lr must be a number >= 0 and <= --lr (1e-07), got 1e-06 "
+                                                   "(its default)"),
+        (["--clip-grad-norm", "0"], "--clip-grad-norm must be a number > 0, got 0.0"),
+        (["--clip-grad-norm", "inf"], "--clip-grad-norm must be a number > 0, got inf"),
+        (["--schedule", "linear"], "argument --schedule: invalid choice: 'linear'"),
     ],
 )
 def test_bad_option_values_stop_before_any_work(no_work, capsys, argv, message):
@@ -393,6 +418,40 @@ def test_every_bad_option_is_named_at_once(no_work, capsys):
     err = capsys.readouterr().err
     assert ("error: --epochs must be >= 1, got 0; --batch-size must be >= 1, got -2; --threads must be >= 1, got 0"
             in err)
+
+
+def schedule_of(argv: list[str], total_steps: int):
+    """The LRSchedule that the command line builds from `argv` for a training of `total_steps` steps."""
+    parser = train_cli._build_parser()
+    args = train_cli._fill_recipe(parser.parse_args(argv))
+    train_cli._check_args(parser, args)
+    return train_cli._schedule(parser, args, total_steps), args
+
+
+def test_the_default_schedule_is_chapter_5s_constant_rate_without_clipping():
+    schedule, args = schedule_of([], 180)
+    assert schedule.rates() == [1e-2] * 180 and args.clip_grad_norm is None
+    schedule, _ = schedule_of(["--preset", "124M"], 90)
+    assert schedule.rates() == [4e-4] * 90
+
+
+def test_the_books_appendix_d_run_from_the_command_line():
+    argv = ["--preset", "124M", "--epochs", "15", "--lr", "1e-3", "--schedule", "cosine", "--warmup-steps", "0.2",
+            "--initial-lr", "1e-5", "--min-lr", "1e-5", "--clip-grad-norm", "1.0", "--eval-iter", "1"]
+    schedule, args = schedule_of(argv, 135)
+    assert schedule == LRSchedule(peak_lr=1e-3, total_steps=135, warmup_steps=27, initial_lr=1e-5, min_lr=1e-5)
+    assert args.clip_grad_norm == 1.0 and (args.eval_freq, args.batch_size, args.weight_decay) == (5, 2, 0.1)
+    whole, _ = schedule_of([*argv[:9], "27", *argv[10:]], 135)  # --warmup-steps 27: the same as the fraction 0.2
+    assert whole == schedule
+
+
+def test_a_warmup_longer_than_the_training_is_named_before_the_model_is_built(capsys, monkeypatch):
+    monkeypatch.setattr(train_cli, "GPTModel", None)
+    with pytest.raises(SystemExit) as info:
+        main(["--epochs", "1", "--max-steps", "10", "--warmup-steps", "20"])
+    assert info.value.code == 2
+    assert "error: --warmup-steps 20 is more than the 10 steps of this training; use fewer, or a fraction such as " \
+           "0.2" in capsys.readouterr().err
 
 
 def test_a_context_of_one_token_is_allowed():
@@ -471,21 +530,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(out: Path, nproc: int, batch_size: int) -> dict[str, torch.Tensor]:
-    """Train the tiny preset for a few steps with torchrun on `nproc` CPU processes; return the saved weights."""
+def run_cli(out: Path, nproc: int, batch_size: int, extra: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Train the tiny preset for a few steps with torchrun on `nproc` CPU processes (with the options `extra`);
+    return the saved weights."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--nnodes=1",
            f"--rdzv-endpoint=127.0.0.1:{free_port()}", "--rdzv-backend=c10d",
            "-m", "helpers.train", "--preset", "tiny", "--context-length", "32", "--drop-rate", "0",
            "--batch-size", str(batch_size), "--lr", "4e-4", "--epochs", "1", "--max-steps", "3", "--eval-freq", "100",
-           "--eval-iter", "1", "--threads", "1", "--no-progress", "--out", str(out)]
+           "--eval-iter", "1", "--threads", "1", "--no-progress", "--out", str(out), *extra]
     # the timeout only stops a hung run (this takes seconds)
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return load_file(out / "model.safetensors")
 
 
-def one_process_with_the_distributed_sampler(batch_size: int) -> dict[str, torch.Tensor]:
+def one_process_with_the_distributed_sampler(batch_size: int, **schedule_and_clipping) -> dict[str, torch.Tensor]:
     """What `run_cli` trains, on this process, with the global batches of a `DistributedSampler` of one replica."""
     text = load_text("the-verdict.txt")
     config = {**TINY_CONFIG, "context_length": 32, "drop_rate": 0.0}
@@ -495,7 +555,7 @@ def one_process_with_the_distributed_sampler(batch_size: int) -> dict[str, torch
     optimizer = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
     with torch.random.fork_rng(devices=[]):
         train_model(model, train_loader, val_loader, optimizer, "cpu", 1, 100, 1, "Every effort moves you",
-                    gpt2_encoding(), max_steps=3, progress=False, log=None)
+                    gpt2_encoding(), max_steps=3, progress=False, log=None, **schedule_and_clipping)
     return model.state_dict()
 
 
@@ -509,6 +569,42 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     torch.manual_seed(123)
     initial = GPTModel({**TINY_CONFIG, "context_length": 32, "drop_rate": 0.0}).state_dict()
     assert not torch.equal(one["out_head.weight"], initial["out_head.weight"])  # training moved the weights
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_with_the_schedule_and_clipping(tmp_path):
+    """Under DDP every process sets the same learning rate and clips the same averaged gradients."""
+    schedule = LRSchedule(peak_lr=4e-4, total_steps=3, warmup_steps=1, initial_lr=1e-5, min_lr=1e-5)
+    one = one_process_with_the_distributed_sampler(batch_size=4, lr_schedule=schedule, clip_grad_norm=0.05)
+    options = ("--schedule", "cosine", "--warmup-steps", "1", "--initial-lr", "1e-5", "--min-lr", "1e-5",
+               "--clip-grad-norm", "0.05")
+    two = run_cli(tmp_path / "two", nproc=2, batch_size=2, extra=options)
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], atol=1e-5, rtol=0, msg=name)
+    saved = json.loads((tmp_path / "two" / "losses.json").read_text())
+    assert saved["learning_rates"] == schedule.rates() and saved["clip_grad_norm"] == 0.05
+    plain = one_process_with_the_distributed_sampler(batch_size=4)
+    assert not torch.equal(plain["out_head.weight"], one["out_head.weight"])  # the schedule changed the steps
+
+
+@pytest.mark.slow
+def test_cli_with_a_schedule_logs_and_saves_the_learning_rate_of_every_step(capsys, tmp_path):
+    argv = ["--context-length", "16", "--drop-rate", "0", "--batch-size", "8", "--epochs", "1", "--max-steps", "6",
+            "--eval-freq", "2", "--eval-iter", "1", "--no-progress", "--schedule", "cosine", "--warmup-steps", "0.5",
+            "--initial-lr", "1e-4", "--min-lr", "1e-5", "--clip-grad-norm", "1.0", "--out", str(tmp_path / "run")]
+    history = main(argv)
+    schedule = LRSchedule(peak_lr=1e-2, total_steps=6, warmup_steps=3, initial_lr=1e-4, min_lr=1e-5)
+    out = capsys.readouterr().out
+    assert "learning rate: 3 warmup steps from 0.0001 to 0.01, then cosine; gradients clipped to norm 1 from step 3" \
+        in out
+    logged = [line for line in out.splitlines() if "Train loss" in line]
+    assert [line.rsplit(", lr ", 1)[1] for line in logged] == [f"{schedule(step):.3g}" for step in (0, 2, 4)]
+    assert history.learning_rates == schedule.rates()
+    saved = json.loads((tmp_path / "run" / "losses.json").read_text())
+    assert saved["learning_rates"] == schedule.rates()
+    assert saved["schedule"] == {"peak_lr": 0.01, "total_steps": 6, "warmup_steps": 3, "initial_lr": 0.0001,
+                                 "min_lr": 1e-05, "kind": "cosine"}
+    assert saved["clip_grad_norm"] == 1.0
 
 
 def test_cross_entropy_matches_functional(verdict, tokenizer):

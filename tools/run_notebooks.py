@@ -19,10 +19,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,10 +41,41 @@ def join_streams(outputs: list[dict]) -> list[dict]:
     return joined
 
 
+# No cell of the course runs for minutes: a cell that does is stuck, and stops the run with its number and source.
+CELL_TIMEOUT = 900
+
+
+class SlicedPollClient(NotebookClient):
+    """A `NotebookClient` that waits for each cell's reply in one-second slices instead of one blocking wait.
+
+    A cell that opens widgets (the explorers) sends many messages; a single blocking wait on the shell channel has
+    been seen to miss the reply and leave the run waiting on an idle kernel (jupyter/nbclient#312). Waiting in
+    slices asks the channel again each second, up to the same deadline.
+    """
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        wait = kc.shell_channel.get_msg
+
+        async def get_msg(timeout: float | None = None, **kwargs):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = 1.0 if deadline is None else min(1.0, max(deadline - time.monotonic(), 0.0))
+                try:
+                    return await wait(timeout=left, **kwargs)
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        kc.shell_channel.get_msg = get_msg
+        return kc
+
+
 def run(path: Path) -> float:
     """Execute one notebook in place; return the seconds it took."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = SlicedPollClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                              resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
         client.execute()
@@ -68,6 +100,10 @@ def main(argv: list[str]) -> int:
     for path in paths:
         try:
             seconds = run(path)
+        except CellTimeoutError as err:
+            print(f"{path}: a cell ran for over {CELL_TIMEOUT} s and was stopped; the outputs up to it are stored\n"
+                  f"{str(err)[-2000:]}", file=sys.stderr)
+            return 1
         except CellExecutionError as err:
             print(f"{path}: a cell raised; the outputs up to it are stored\n{str(err)[-2000:]}", file=sys.stderr)
             return 1

@@ -8,7 +8,7 @@ holding only the call shows it once (IPython displays the returned figure; the i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -59,6 +59,7 @@ def plot_tokens_per_word(
     if reference is not None:
         ax.axhline(reference, color="tab:red", linestyle="--", label=reference_label)
     _line_chart_style(ax, "merges learned", "tokens per word (average)")
+    fig.suptitle("Tokens per word as the merges are learned", fontsize=10)
     return _finished(fig)
 
 
@@ -215,14 +216,14 @@ def _draw_weights(ax: Axes, weights: np.ndarray, tokens: Sequence[str], title: s
     """One (queries x keys) heatmap on `ax`, values written in the cells when there are few of them."""
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=max(1.0, float(weights.max())))
     n = len(tokens)
-    ax.set_xticks(range(n), tokens, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(n), tokens, fontsize=7)
-    ax.set_title(title, fontsize=8)
+    ax.set_xticks(range(n), tokens, rotation=60, ha="right", fontsize=9)
+    ax.set_yticks(range(n), tokens, fontsize=9)
+    ax.set_title(title, fontsize=10)
     if n <= 8:
         for i in range(n):
             for j in range(n):
                 value = weights[i, j]
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5.5,
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if value > 0.6 else "white")
     return image
 
@@ -243,7 +244,7 @@ def plot_attention_heads(weights_by_label: Mapping[str, torch.Tensor], tokens: S
         raise ValueError(f"the weights cover {n} tokens but {len(tokens)} tokens were given")
 
     rows = len(arrays)
-    fig, axes = plt.subplots(rows, num_heads, squeeze=False, figsize=(2.7 * num_heads + 0.8, 2.6 * rows),
+    fig, axes = plt.subplots(rows, num_heads, squeeze=False, figsize=(3.6 * num_heads + 0.8, 3.4 * rows),
                              layout="constrained")
     image = None
     for r, (label, array) in enumerate(arrays.items()):
@@ -264,7 +265,7 @@ def plot_query_attention(weights: torch.Tensor, tokens: Sequence[str], query: in
     if not 0 <= query < n:
         raise IndexError(f"query={query} is out of range for {n} tokens (0 to {n - 1})")
 
-    fig, (heat, bars) = plt.subplots(1, 2, figsize=(7, 3.2), width_ratios=[1, 1.2], layout="constrained")
+    fig, (heat, bars) = plt.subplots(1, 2, figsize=(8.5, 3.9), width_ratios=[1, 1.2], layout="constrained")
     _draw_weights(heat, array, tokens, title or "attention weights")
     heat.add_patch(Rectangle((-0.5, query - 0.5), n, 1, fill=False, edgecolor="red", linewidth=2))  # the query row
     bars.bar(range(n), array[query], color="tab:blue")
@@ -278,13 +279,15 @@ def plot_query_attention(weights: torch.Tensor, tokens: Sequence[str], query: in
 # --- 06_gpt_model (sections 4.3 and 4.4; beyond the book: "Faster generation with a KV cache") ---
 
 
-def plot_gelu_relu(x_min: float = -3.0, x_max: float = 3.0) -> Figure:
-    """GELU (tanh approximation) and ReLU side by side, as in the book's figure 4.8."""
-    from helpers.gpt import GELU
-
+def plot_gelu_relu(gelu: Callable[[torch.Tensor], torch.Tensor], x_min: float = -3.0, x_max: float = 3.0) -> Figure:
+    """`gelu` (the learner's GELU module) and ReLU side by side, as in the book's figure 4.8."""
+    if not callable(gelu):
+        raise TypeError(f"gelu must be a GELU module (or a function of a tensor), got {type(gelu).__name__}")
     x = torch.linspace(x_min, x_max, 100)
     fig, axes = plt.subplots(1, 2, figsize=(7, 3))
-    for ax, (label, y) in zip(axes, [("GELU", GELU()(x)), ("ReLU", torch.relu(x))], strict=True):
+    with torch.no_grad():
+        curves = [("GELU", gelu(x)), ("ReLU", torch.relu(x))]
+    for ax, (label, y) in zip(axes, curves, strict=True):
         ax.plot(x.numpy(), y.numpy())
         ax.set_title(f"{label} activation function", fontsize=9)
         ax.set_xlabel("x")
@@ -304,6 +307,7 @@ def plot_gradient_magnitudes(gradients: dict[str, Sequence[float]]) -> Figure:
     ax.set_ylabel("mean |gradient| of the weights")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("Gradient size in each layer", fontsize=10)
     return _finished(fig)
 
 
@@ -320,6 +324,7 @@ def plot_generation_step_times(
     ax.plot(positions, without_cache_ms, marker="o", label="without cache: the whole text again")
     ax.plot(positions, with_cache_ms, marker="s", linestyle="--", label="with KV cache: the new token only")
     _line_chart_style(ax, "tokens before the new one", "ms for one new token")
+    fig.suptitle("Time to generate one token", fontsize=10)
     return _finished(fig)
 
 
@@ -345,6 +350,7 @@ def _plot_train_and_validation(
     top = ax.twiny()
     top.plot(counts_seen, train_values, alpha=0)  # invisible: only aligns the count axis with the epochs axis
     top.set_xlabel(count_label)
+    fig.suptitle(f"Training and validation {label}", fontsize=10)
     return _finished(fig)
 
 
@@ -367,6 +373,7 @@ def plot_temperatures(logits: torch.Tensor, labels: Sequence[str], temperatures:
     ax.set_ylabel("Probability")
     ax.set_xticks((positions + width * (len(temperatures) - 1) / 2).numpy(), labels, rotation=90)
     ax.legend()
+    fig.suptitle("Next-token probabilities at each temperature", fontsize=10)
     return _finished(fig)
 
 
@@ -406,6 +413,7 @@ def plot_spam_probabilities(texts: Sequence[str], probabilities: Sequence[float]
     ax.set_xlabel("spam probability (softmax of the last token's two scores)")
     ax.legend(handles=[Patch(color="tab:red", label="spam"), Patch(color="tab:blue", label="not spam")],
               loc="lower right", fontsize=8)
+    fig.suptitle("The classifier's spam probability of each message", fontsize=10)
     return _finished(fig)
 
 
@@ -426,4 +434,5 @@ def plot_accuracies(results: Mapping[str, Sequence[float]], parts: Sequence[str]
     ax.set_ylim(0, 108)
     ax.set_ylabel("accuracy (%)")
     ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Accuracy on each part of the data", fontsize=10)
     return _finished(fig)

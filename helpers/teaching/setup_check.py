@@ -41,6 +41,9 @@ MINIMUM_VERSIONS: dict[str, str] = {
     "tqdm": "4.66",
     "safetensors": "0.4",
     "transformers": "4.44",
+    "gguf": "0.10.0",
+    "accelerate": "1.1.0",
+    "rouge-score": "0.1.2",
     "pytest": "8.0",
     "nbval": "0.11",
     "pytest-xdist": "3.6",
@@ -51,7 +54,7 @@ MINIMUM_VERSIONS: dict[str, str] = {
 # What a notebook's kernel imports (not the tools around it: JupyterLab, pytest, ...), so the set-up cell also
 # passes on Colab, which runs its own front end and installs only the `helpers` package with its dependencies.
 NOTEBOOK_PACKAGES = ("torch", "tiktoken", "regex", "numpy", "matplotlib", "ipywidgets", "tqdm", "safetensors",
-                     "transformers")
+                     "transformers", "gguf", "rouge-score")
 
 
 class CourseSetupError(ShortTraceback, RuntimeError):
@@ -75,9 +78,9 @@ def check_requirements(minimum: dict[str, str] | None = None) -> list[str]:
 def check_course_setup() -> None:
     """The set-up cell's check: return quietly when the notebooks' packages and every data file are in place.
 
-    A missing data file is downloaded once (and verified). Otherwise raise one error that says what to do: a
-    `CourseSetupError` naming each missing or outdated package (and any data file problem), or a
-    `MissingDataError` listing every data file that could not be had, with its URL and place.
+    The files the course ships are checked in `datasets/`; one it cannot ship is downloaded once (and verified).
+    Otherwise raise one error that says what to do: a `CourseSetupError` naming each missing or outdated package (and
+    any data file problem), or a `MissingDataError` listing every data file that could not be had, and how to fix it.
     """
     problems = check_requirements({name: MINIMUM_VERSIONS[name] for name in NOTEBOOK_PACKAGES})
     try:

@@ -1,10 +1,11 @@
 """ipywidgets explorers used by the notebooks: thin wrappers around the plots of `helpers.teaching.plots` and the
 token view of `helpers.teaching.tokens`.
 
-Shown in notebooks 02_text_and_tokens, 03_sliding_window, 04_embeddings, 05_attention and
+Shown in notebooks 02_text_and_tokens, 03_sliding_window, 04_embeddings, 05_attention, 08_llama and
 09_classification_finetuning, each after a static figure of the same view; each section below names its notebook and
-book section. Every explorer returns the `ipywidgets.interactive` object, whose `.result` holds what the wrapped
-function returned (so tests can drive it without a browser).
+book section. Every explorer returns an `Explorer`, an `ipywidgets.interactive` whose `.result` holds what the wrapped
+function returned (so tests can drive it without a browser), and whose text form, what a notebook shows where no
+kernel runs (GitHub, Colab's preview, a stored output), is one line that says to run the cell.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from helpers.classifier import spam_probability
 from helpers.embeddings import cosine_similarity_matrix
 from helpers.gpt2_tokenizer import gpt2_encoding
 from helpers.sliding_window import create_dataloader_v1, encode_text
+from helpers.smollm2 import chat, chat_token_ids
+from helpers.teaching.llama_plots import plot_next_token_probabilities
 from helpers.teaching.plots import (
     plot_embedding_row,
     plot_query_attention,
@@ -32,13 +35,25 @@ from helpers.teaching.plots import (
 from helpers.teaching.tokens import token_pieces, tokens_html
 from helpers.text import SimpleTokenizerV1
 
-__all__ = ["attention_explorer", "embedding_explorer", "sliding_window_explorer", "spam_explorer",
-           "tokenizer_explorer"]
+__all__ = ["EXPLORER_TEXT", "Explorer", "attention_explorer", "chat_explorer", "embedding_explorer",
+           "sliding_window_explorer", "spam_explorer", "tokenizer_explorer"]
+
+# at most 110 characters: ipywidgets cuts a longer text form
+EXPLORER_TEXT = ("An explorer: run this cell in JupyterLab or Colab to move its controls "
+                 "(the figure above is its first view).")
+
+
+class Explorer(widgets.interactive):
+    """`ipywidgets.interactive` with a one-line text form instead of `interactive(children=(Dropdown(...`."""
+
+    def __repr__(self) -> str:
+        return EXPLORER_TEXT
+
 
 # --- 02_text_and_tokens (beyond the book: "A tokenizer explorer", after section 2.5) ---
 
 
-def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you like tea?") -> widgets.interactive:
+def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you like tea?") -> Explorer:
     """Type text, pick a tokenizer, and see the text coloured by token with the ids beneath."""
     if not tokenizers:
         raise ValueError("tokenizers must name at least one tokenizer, e.g. {'GPT-2': gpt2_encoding()}")
@@ -62,7 +77,7 @@ def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you
         display(html)  # `interactive` does not display a returned value by itself
         return html
 
-    return widgets.interactive(
+    return Explorer(
         show,
         text=widgets.Textarea(value=text, description="text", layout=widgets.Layout(width="95%")),
         tokenizer=widgets.Dropdown(options=names, value=names[0], description="tokenizer"),
@@ -72,7 +87,7 @@ def tokenizer_explorer(tokenizers: Mapping[str, Any], text: str = "Hello, do you
 # --- 03_sliding_window (section 2.6, beyond the book: "The windows, drawn") ---
 
 
-def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20) -> widgets.interactive:
+def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20) -> Explorer:
     """Sliders for max_length, stride and batch_size that redraw the windows and print the first batch."""
     tokenizer = gpt2_encoding() if tokenizer is None else tokenizer
     token_ids = encode_text(txt, tokenizer).tolist()
@@ -91,7 +106,7 @@ def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20)
         print("targets:\n", targets)
         return inputs, targets
 
-    return widgets.interactive(
+    return Explorer(
         show,
         max_length=widgets.IntSlider(value=4, min=1, max=8, description="max_length"),
         stride=widgets.IntSlider(value=4, min=1, max=8, description="stride"),
@@ -102,7 +117,7 @@ def sliding_window_explorer(txt: str, tokenizer: Any = None, n_tokens: int = 20)
 # --- 04_embeddings (beyond the book: "Fixed and learned positions") ---
 
 
-def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | None = None) -> widgets.interactive:
+def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | None = None) -> Explorer:
     """Pick a table and a row (a position, or a word when `labels` are given): see its vector and similarities."""
     names = list(tables)
     rows = {tuple(table.shape[:1]) for table in tables.values()}
@@ -126,7 +141,7 @@ def embedding_explorer(tables: dict[str, torch.Tensor], labels: Sequence[str] | 
         chooser = widgets.IntSlider(value=0, min=0, max=n_rows - 1, description="position")
     else:
         chooser = widgets.Dropdown(options=[(label, i) for i, label in enumerate(labels)], value=0, description="word")
-    return widgets.interactive(show, table=widgets.Dropdown(options=names, value=names[0], description="table"),
+    return Explorer(show, table=widgets.Dropdown(options=names, value=names[0], description="table"),
                                row=chooser)
 
 
@@ -139,7 +154,7 @@ def attention_explorer(
     tokens: Sequence[str],
     dropout_rate: float = 0.5,
     seed: int = 123,
-) -> widgets.interactive:
+) -> Explorer:
     """Pick a head, a query word, the causal mask and dropout; see that head's weights for the first input row.
 
     `x` is (1, num_tokens, d_in) with one word per token; the widget's `result` is the query's row of weights.
@@ -166,7 +181,7 @@ def attention_explorer(
         display(plot_query_attention(head_weights, tokens, query, title))
         return head_weights[query]
 
-    return widgets.interactive(
+    return Explorer(
         show,
         head=widgets.Dropdown(options=[(f"head {h}", h) for h in range(num_heads)], value=0, description="head"),
         query=widgets.Dropdown(options=[(t, i) for i, t in enumerate(tokens)], value=0, description="query word"),
@@ -182,7 +197,7 @@ def spam_explorer(
     model: torch.nn.Module, tokenizer: Any, max_length: int,
     text: str = "Congratulations! You have won a free cruise. Text CLAIM to 80086 now!",
     device: Any = "cpu",
-) -> widgets.interactive:
+) -> Explorer:
     """Type a message, see the classifier's spam probability as a bar and its answer.
 
     The message is padded or cut to `max_length` tokens, as in training. The widget's `result` is the probability
@@ -203,4 +218,41 @@ def spam_explorer(
         return probability
 
     box = widgets.Text(value=text, description="message", continuous_update=False, layout=widgets.Layout(width="95%"))
-    return widgets.interactive(show, text=box)
+    return Explorer(show, text=box)
+
+
+# --- 08_llama (beyond the book: "A chat explorer", after "It talks") ---
+
+
+def chat_explorer(model: torch.nn.Module, tokenizer: Any, question: str = "What is the capital of France?",
+                  max_new_tokens: int = 40, seed: int = 123) -> Explorer:
+    """Type a question and move the temperature: see the ten likeliest first tokens of the answer at that temperature
+    (temperature 0: greedy, all on the likeliest) and an answer sampled with it (seeded with `seed`: the same settings
+    give the same answer). The widget's `result` is the answer (None while the box is empty)."""
+    check_int(max_new_tokens, "max_new_tokens")
+
+    def show(question: str = question, temperature: float = 0.0) -> str | None:
+        if not question.strip():
+            print("Type a question.")
+            return None
+        messages = [{"role": "user", "content": question}]
+        with torch.no_grad():
+            logits = model(torch.tensor([chat_token_ids(tokenizer, messages)]))[0, -1]  # (vocab_size,)
+        if temperature > 0:
+            probs = torch.softmax(logits / temperature, dim=-1)
+        else:
+            probs = F.one_hot(logits.argmax(), logits.shape[0]).float()
+        top = torch.topk(probs, 10)
+        tokens = [tokenizer.decode([int(i)]) for i in top.indices]
+        display(plot_next_token_probabilities(tokens, top.values.tolist(),
+                                              f"the answer's first token at temperature {temperature:g}"))
+        answer = chat(model, tokenizer, messages, max_new_tokens, temperature=temperature,
+                      generator=torch.Generator().manual_seed(seed))
+        print(answer)
+        return answer
+
+    box = widgets.Text(value=question, description="question", continuous_update=False,
+                       layout=widgets.Layout(width="95%"))
+    slider = widgets.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.1, description="temperature",
+                                 continuous_update=False)
+    return Explorer(show, question=box, temperature=slider)

@@ -1,9 +1,10 @@
 """The diagrams of notebook 05_attention (book chapter 3, "Coding attention mechanisms").
 
-`draw_context_vector` (section 3.3.1): one query's scores, weights and context vector; `draw_qkv_projections`
+`draw_encoder_decoder` (sections 3.1-3.2): an RNN encoder-decoder without and with attention; `draw_context_vector`
+(section 3.3.1): one query's scores, weights and context vector; `draw_qkv_projections`
 (3.4.1): queries, keys and values; `draw_causal_mask` (3.5.1) and `draw_attention_dropout` (3.5.2); and
-`draw_multihead_attention` (3.6.1) and `draw_multihead_shapes` (3.6.2): the heads and the shapes through
-`MultiHeadAttention.forward`.
+`draw_multihead_wrapper` (3.6.1): separate heads side by side; `draw_multihead_attention` and
+`draw_multihead_shapes` (3.6.2): one projection split into heads, and the shapes through `MultiHeadAttention.forward`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,59 @@ from helpers.teaching.diagrams.draw import FS, FS_SMALL, FS_TITLE, INK, MUTED, W
 
 __all__ = [
     "draw_attention_dropout",
+    "draw_encoder_decoder",
     "draw_causal_mask",
     "draw_context_vector",
     "draw_multihead_attention",
+    "draw_multihead_wrapper",
     "draw_multihead_shapes",
     "draw_qkv_projections",
 ]
+
+
+def draw_encoder_decoder(
+    source: Sequence[str] = ("Kannst", "du", "mir", "helfen"), target: Sequence[str] = ("Can", "you", "help", "me"),
+    attention: bool = False,
+) -> Figure:
+    """Sections 3.1-3.2: an RNN encoder-decoder translating `source` into `target`. Without attention the decoder sees
+    only the encoder's last hidden state; with `attention`, each decoder step weighs every encoder state."""
+    if not 1 <= len(source) <= 5 or not 1 <= len(target) <= 5:
+        raise ValueError(f"give 1 to 5 words on each side, got {len(source)} and {len(target)}")
+    n, m = len(source), len(target)
+    step = min(1.25, 7.9 / (n + m))  # cell plus gap: the figure stays WIDTH wide
+    cell = step - 0.2
+    enc_x = [0.3 + i * step for i in range(n)]
+    dec_x = [enc_x[-1] + cell + 0.6 + i * step for i in range(m)]
+    fig, ax = d.canvas(WIDTH, 3.7)
+    what = "with attention: each step sees every encoder state" if attention else (
+        "without attention: one hidden state carries all")
+    d.title(ax, f"An RNN encoder-decoder {what}")
+    for i, word in enumerate(source):
+        d.box(ax, enc_x[i], 2.75, cell, 0.42, word, kind="data", size=FS_SMALL)
+        d.arrow(ax, [(enc_x[i] + cell / 2, 2.75), (enc_x[i] + cell / 2, 2.27)])
+        d.box(ax, enc_x[i], 1.7, cell, 0.55, f"h{i + 1}", kind="layer", size=FS_SMALL)
+        if i:
+            d.arrow(ax, [(enc_x[i - 1] + cell, 1.97), (enc_x[i], 1.97)])
+    last = n - 1
+    d.label(ax, (enc_x[0] + enc_x[-1] + cell) / 2, 3.45, "encoder (reads the input)", size=FS_SMALL)
+    for j, word in enumerate(target):
+        d.box(ax, dec_x[j], 1.7, cell, 0.55, f"s{j + 1}", kind="layer", size=FS_SMALL)
+        d.arrow(ax, [(dec_x[j] + cell / 2, 1.7), (dec_x[j] + cell / 2, 1.22)])
+        d.box(ax, dec_x[j], 0.78, cell, 0.42, word, kind="data", size=FS_SMALL)
+        start = (enc_x[last] + cell, 1.97) if j == 0 else (dec_x[j - 1] + cell, 1.97)
+        d.arrow(ax, [start, (dec_x[j], 1.97)])
+    d.label(ax, (dec_x[0] + dec_x[-1] + cell) / 2, 2.6, "decoder (writes the output)", size=FS_SMALL)
+    if attention:
+        j = min(2, m - 1)
+        for i in range(n):
+            lane, enter = 1.27 + 0.06 * i, dec_x[j] + 0.2 + 0.55 * i / max(n - 1, 1)
+            d.arrow(ax, [(enc_x[i] + cell / 2, 1.7), (enc_x[i] + cell / 2, lane), (enter, lane), (enter, 1.7)],
+                    colour=MUTED, dashed=True)
+        d.label(ax, (enc_x[0] + enc_x[-1] + cell) / 2, 0.95, f"attention: step s{j + 1} weighs h1 … h{n}",
+                size=FS_SMALL, colour=INK)
+    else:
+        d.label(ax, enc_x[last] + cell / 2, 1.4, f"h{n}: all the decoder gets", size=FS_SMALL, colour=INK)
+    return d.closed(fig)
 
 
 def draw_context_vector(inputs: object, words: Sequence[str], query: int = 1) -> Figure:
@@ -199,16 +247,14 @@ def draw_attention_dropout(weights: object, kept: object, p: float = 0.5) -> Fig
     return d.closed(fig)
 
 
-def draw_multihead_attention(num_heads: int = 12, d_in: int = 768, d_out: int = 768) -> Figure:
-    """Multi-head attention: each head attends with its own slice of the projections; the heads are joined, mixed."""
-    if num_heads < 1 or d_out < 1 or d_out % num_heads:
-        raise ValueError(f"d_out={d_out} must be a positive multiple of num_heads={num_heads}")
-    head_dim = d_out // num_heads
+def _head_columns(ax, num_heads: int, d_in: int, boxes) -> None:
+    """One column per head (at most four drawn: 0, 1, ..., last), the inputs above, arrows down to y=4.43.
+
+    `boxes(h)` gives the three (text, kind) boxes of head h, top to bottom.
+    """
     shown: list[int | None] = list(range(num_heads)) if num_heads <= 3 else [0, 1, None, num_heads - 1]
     col_w, dots_w, gap = 2.35, 0.45, 0.22
     total = sum(dots_w if h is None else col_w for h in shown) + gap * (len(shown) - 1)
-    fig, ax = d.canvas(WIDTH, 6.75)
-    d.title(ax, f"Multi-head attention: {num_heads} heads of {head_dim} dimensions")
     d.box(ax, 0.5, 0.65, WIDTH - 1.0, 0.42, f"inputs x: (batch, num_tokens, {d_in})", kind="data")
     rows = ((1.45, 0.7), (2.55, 0.62), (3.55, 0.5))
     x = (WIDTH - total) / 2
@@ -220,16 +266,50 @@ def draw_multihead_attention(num_heads: int = 12, d_in: int = 768, d_out: int = 
             continue
         cx = x + col_w / 2
         d.arrow(ax, [(cx, 1.08), (cx, rows[0][0] - 0.02)])
-        d.box(ax, x, rows[0][0], col_w, rows[0][1], f"W_query, W_key, W_value:\ncolumns {h * head_dim}–"
-              f"{(h + 1) * head_dim - 1}", size=FS_SMALL)
-        d.arrow(ax, [(cx, rows[0][0] + rows[0][1]), (cx, rows[1][0] - 0.02)])
-        d.box(ax, x, rows[1][0], col_w, rows[1][1], f"causal attention\nsoftmax(Q Kᵀ / √{head_dim}) V", kind="op",
-              size=FS_SMALL)
-        d.arrow(ax, [(cx, rows[1][0] + rows[1][1]), (cx, rows[2][0] - 0.02)])
-        d.box(ax, x, rows[2][0], col_w, rows[2][1], f"head {h}\n(batch, num_tokens, {head_dim})", kind="data",
-              size=FS_SMALL)
-        d.arrow(ax, [(cx, rows[2][0] + rows[2][1]), (cx, 4.43)])
+        for i, ((top, height), (text, kind)) in enumerate(zip(rows, boxes(h), strict=True)):
+            d.box(ax, x, top, col_w, height, text, kind=kind, size=FS_SMALL)
+            bottom = rows[i + 1][0] - 0.02 if i + 1 < len(rows) else 4.43
+            d.arrow(ax, [(cx, top + height), (cx, bottom)])
         x += col_w + gap
+
+
+def _check_heads(num_heads: int, *sizes: int) -> None:
+    if num_heads < 1 or min(sizes) < 1:
+        raise ValueError(f"num_heads and the sizes must be >= 1, got num_heads={num_heads} and sizes {sizes}")
+
+
+def draw_multihead_wrapper(num_heads: int = 12, d_in: int = 768, d_out: int = 64) -> Figure:
+    """Section 3.6.1's design: `num_heads` separate `CausalAttention` heads, each with its own three (d_in, d_out)
+    projections; their outputs are concatenated, and nothing mixes them."""
+    _check_heads(num_heads, d_in, d_out)
+    fig, ax = d.canvas(WIDTH, 5.5)
+    d.title(ax, f"MultiHeadAttentionWrapper: {num_heads} separate CausalAttention heads")
+    _head_columns(ax, num_heads, d_in, lambda h: [
+        (f"CausalAttention {h}: its own\nW_query, W_key, W_value\n({d_in} × {d_out} each)", "layer"),
+        (f"causal attention\nsoftmax(Q Kᵀ / √{d_out}) V", "op"),
+        (f"head {h}\n(batch, num_tokens, {d_out})", "data"),
+    ])
+    d.box(ax, 0.5, 4.45, WIDTH - 1.0, 0.45, f"torch.cat: context vectors (batch, num_tokens, {num_heads} × {d_out} = "
+          f"{num_heads * d_out})", kind="accent", size=FS_SMALL)
+    d.label(ax, WIDTH / 2, 5.2, "no weights after the concatenation: each head's columns come from that head alone",
+            size=FS_SMALL)
+    return d.closed(fig)
+
+
+def draw_multihead_attention(num_heads: int = 12, d_in: int = 768, d_out: int = 768) -> Figure:
+    """Section 3.6.2's design: one W_query/W_key/W_value each, split into heads by columns; the heads are joined,
+    then `out_proj` mixes them."""
+    _check_heads(num_heads, d_in, d_out)
+    if d_out % num_heads:
+        raise ValueError(f"d_out={d_out} must be a positive multiple of num_heads={num_heads}")
+    head_dim = d_out // num_heads
+    fig, ax = d.canvas(WIDTH, 6.75)
+    d.title(ax, f"Multi-head attention: {num_heads} heads of {head_dim} dimensions")
+    _head_columns(ax, num_heads, d_in, lambda h: [
+        (f"W_query, W_key, W_value:\ncolumns {h * head_dim}–{(h + 1) * head_dim - 1}", "layer"),
+        (f"causal attention\nsoftmax(Q Kᵀ / √{head_dim}) V", "op"),
+        (f"head {h}\n(batch, num_tokens, {head_dim})", "data"),
+    ])
     d.box(ax, 0.5, 4.45, WIDTH - 1.0, 0.45, f"concatenate the heads: (batch, num_tokens, {num_heads} × {head_dim} = "
           f"{d_out})", kind="op", size=FS_SMALL)
     d.arrow(ax, [(WIDTH / 2, 4.9), (WIDTH / 2, 5.18)])

@@ -18,9 +18,12 @@ __all__ = ["draw_classifier_head", "draw_last_token", "draw_lora"]
 
 def draw_classifier_head(
     emb_dim: int = 768, vocab_size: int = 50257, num_classes: int = 2, n_layers: int = 12,
-    class_names: Sequence[str] = ("not spam", "spam"),
+    class_names: Sequence[str] = ("not spam", "spam"), model_name: str = "pretrained GPT-2",
 ) -> Figure:
-    """Fine-tuning for classification: the output head 768 -> 50,257 replaced by 768 -> num_classes."""
+    """Fine-tuning for classification: the output head emb_dim -> vocab_size replaced by emb_dim -> num_classes.
+
+    `model_name` and the sizes say which model is drawn (the notebook passes its own: GPT-2 small with OpenAI's
+    weights, or the offline path's small random GPT)."""
     if len(class_names) != num_classes:
         raise ValueError(f"class_names must hold num_classes={num_classes} names, got {len(class_names)}")
     if min(emb_dim, vocab_size, num_classes, n_layers) < 1 or n_layers < 2:
@@ -28,11 +31,12 @@ def draw_classifier_head(
     fig, ax = d.canvas(WIDTH, 5.7)
     d.title(ax, "From next-token prediction to classification: swap the output head")
     w, pitch, h, top = 3.35, 0.66, 0.46, 1.25
-    columns = ((0.45, "pretrained GPT-2", False), (WIDTH - 0.45 - w, "classifier (fine-tuned)", True))
+    columns = ((0.45, model_name, False), (WIDTH - 0.45 - w, "classifier (fine-tuned)", True))
+    frozen_blocks = "transformer block 1" if n_layers == 2 else f"transformer blocks 1 to {n_layers - 1}"
     for x, name, tuned in columns:
         d.label(ax, x + w / 2, top - 0.35, name, colour=INK, size=FS, bold=True)
         parts = (("token + position embeddings", "frozen" if tuned else "layer"),
-                 (f"transformer blocks 1 to {n_layers - 1}", "frozen" if tuned else "layer"),
+                 (frozen_blocks, "frozen" if tuned else "layer"),
                  (f"transformer block {n_layers}", "layer"), ("final LayerNorm", "layer"),
                  (f"new out_head: Linear({emb_dim}, {num_classes})" if tuned else
                   f"out_head: Linear({emb_dim}, {vocab_size:,})", "accent" if tuned else "layer"),

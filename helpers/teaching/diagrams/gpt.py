@@ -192,7 +192,6 @@ def draw_feed_forward(emb_dim: int = 768, hidden_dim: int | None = None) -> Figu
     hidden = 4 * emb_dim if hidden_dim is None else hidden_dim
     if emb_dim < 1 or hidden < 1:
         raise ValueError(f"emb_dim and hidden_dim must be >= 1, got {emb_dim} and {hidden}")
-    params = 2 * emb_dim * hidden + hidden + emb_dim
     big = 3.0
     unit = big / max(hidden, emb_dim)
     fig, ax = d.canvas(WIDTH, big + 1.9)
@@ -212,7 +211,7 @@ def draw_feed_forward(emb_dim: int = 768, hidden_dim: int | None = None) -> Figu
         d.box(ax, centre - w / 2, mid - 0.35, w, 0.7, text, kind=kind, size=FS_SMALL)
         d.arrow(ax, [(centre + w / 2, mid), (right - 0.03, mid)])
     d.label(ax, 0.2, mid + big / 2 + 0.8, f"Bar heights are to scale. Shape (batch, num_tokens, {emb_dim}) in and out; "
-            f"{params:,} parameters per block.", ha="left")
+            "the same weights for every token.", ha="left")
     return d.closed(fig)
 
 

@@ -1,20 +1,25 @@
-"""The diagrams of notebook 07_pretraining (book chapter 5, "Pretraining on unlabeled data").
+"""The diagrams of notebook 07_pretraining (book chapter 5, "Pretraining on unlabeled data", and appendix D).
 
 `draw_cross_entropy` (section 5.1.2, "Calculating the text generation loss"), `draw_training_loop` (5.2, "Training
-an LLM") and `draw_temperature_top_k` (5.3.1 and 5.3.2: temperature scaling and top-k sampling).
+an LLM"), `draw_temperature_top_k` (5.3.1 and 5.3.2: temperature scaling and top-k sampling), `draw_lr_schedule`
+(appendix D.1 and D.2: the learning rate of each step, with its formulas) and `draw_training_runs` (D.4: the losses
+and learning rates of runs side by side; tools/plot_training_run.py draws a terminal run's losses.json with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from helpers.teaching.diagrams import draw as d
 from helpers.teaching.diagrams.draw import FS, FS_SMALL, INK, MUTED, WIDTH
 
-__all__ = ["draw_cross_entropy", "draw_temperature_top_k", "draw_training_loop"]
+__all__ = ["draw_cross_entropy", "draw_lr_schedule", "draw_temperature_top_k", "draw_training_loop",
+           "draw_training_runs"]
 
 
 def draw_training_loop(
@@ -166,4 +171,104 @@ def draw_temperature_top_k(
             d.label(ax, x + length + 0.08, y + h / 2, f"{p:.2f}" if p >= 0.005 else "<0.01", ha="left")
     d.label(ax, 0.2, top + len(vocab) * pitch + 0.3, "Bars: probabilities. Low T sharpens towards the argmax (greedy); "
             "high T flattens; top-k allows only the k most likely.", ha="left")
+    return d.closed(fig)
+
+
+def _plot_area(fig: Figure, left: float, top: float, width: float, height: float, ylabel: str) -> Axes:
+    """Real axes for curves, `left` and `top` inches from the figure's top-left corner, in the diagrams' type sizes."""
+    fig_w, fig_h = fig.get_size_inches()
+    ax = fig.add_axes((left / fig_w, 1 - (top + height) / fig_h, width / fig_w, height / fig_h))
+    ax.tick_params(labelsize=FS_SMALL, colors=INK)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # no "1e-2" offset above the axis
+    ax.set_ylabel(ylabel, fontsize=FS_SMALL, color=INK)
+    ax.grid(alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def _ticks_inside(plot: Axes) -> None:
+    """Keep only the ticks within the axes' limits (a label beyond them would still count as text of the figure)."""
+    for get_lim, get_ticks, set_ticks in ((plot.get_xlim, plot.get_xticks, plot.set_xticks),
+                                          (plot.get_ylim, plot.get_yticks, plot.set_yticks)):
+        low, high = get_lim()
+        set_ticks([t for t in get_ticks() if low <= t <= high])
+
+
+def _curve_kind(rates: Sequence[float], warmup_steps: int) -> str:
+    """"constant" if every rate from the warmup's end on is the peak, else "cosine" (a decay)."""
+    return "constant" if all(r == max(rates) for r in rates[warmup_steps:]) else "cosine"
+
+
+def draw_lr_schedule(rates: Mapping[str, Sequence[float]], warmup_steps: int) -> Figure:
+    """The learning rate of every step, one curve per schedule, with the warmup's end marked and the formulas of
+    the phases the curves show: warmup (D.1), then constant (D.1) or cosine decay (D.2)."""
+    if not rates or any(len(values) == 0 for values in rates.values()) or len(rates) > 4:
+        raise ValueError("rates must map 1 to 4 names to non-empty lists of learning rates, one per step")
+    total = max(len(values) for values in rates.values())
+    if not 0 <= warmup_steps <= total:
+        raise ValueError(f"warmup_steps must be between 0 and the {total} steps drawn, got {warmup_steps}")
+    kinds = {_curve_kind(values, warmup_steps) for values in rates.values()}
+    formulas = ["warmup (D.1), steps 0 to warmup_steps − 1:   lr = initial_lr + step × (peak_lr − initial_lr) / "
+                "warmup_steps"]
+    if "constant" in kinds:
+        formulas.append("then constant (D.1), from step warmup_steps on:   lr = peak_lr")
+    if "cosine" in kinds:
+        formulas.append("then cosine decay (D.2), from step warmup_steps on:   lr = min_lr + (peak_lr − min_lr) × ½ × "
+                        "(1 + cos(π × progress)),\nprogress = (step − warmup_steps) / (total_steps − warmup_steps): "
+                        "0 at the peak, nearly 1 at the last step")
+    heights = [0.42 if "\n" not in text else 0.7 for text in formulas]
+    height = 4.0 + sum(heights) + 0.12 * len(formulas) + 0.5
+    fig, ax = d.canvas(WIDTH, height)
+    after = " or ".join(kind if kind == "constant" else "cosine decay" for kind in sorted(kinds))
+    d.title(ax, f"The learning rate of each step: warmup, then {after}")
+    plot = _plot_area(fig, 0.95, 0.7, WIDTH - 1.25, 2.6, "learning rate")
+    for values in rates.values():
+        plot.plot(range(len(values)), list(values), lw=1.8)
+    plot.set_xlim(0, total)
+    plot.set_ylim(0, 1.08 * max(max(values) for values in rates.values()))
+    _ticks_inside(plot)
+    plot.set_xlabel("step", fontsize=FS_SMALL, color=INK)
+    plot.axvline(warmup_steps, color=MUTED, lw=1, linestyle="--")
+    plot.text(warmup_steps + total / 100, 0.08 * plot.get_ylim()[1], f"warmup ends: step {warmup_steps}",
+              fontsize=FS_SMALL, color=MUTED, ha="left", va="bottom")
+    plot.legend(list(rates), fontsize=FS_SMALL, loc="center right", frameon=False)
+    y = 4.0
+    for text, h in zip(formulas, heights, strict=True):
+        d.box(ax, 0.2, y, WIDTH - 0.4, h, text, kind="op", size=FS_SMALL)
+        y += h + 0.12
+    first = next(iter(rates.values()))
+    d.label(ax, 0.2, y + 0.2, f"Here: warmup_steps = {warmup_steps} of total_steps = {total}, from initial_lr = "
+            f"{first[0]:g} to peak_lr = {max(first):g}.", ha="left")
+    return d.closed(fig)
+
+
+def draw_training_runs(runs: Mapping[str, Sequence[Sequence[float]]], eval_freq: int) -> Figure:
+    """Runs side by side, each given as (train losses, validation losses, learning rates): the losses measured every
+    `eval_freq` steps (top) and the learning rate of every step (bottom), against the step."""
+    if not runs or len(runs) > 4 or any(len(run) != 3 or not run[0] or len(run[0]) != len(run[1]) or not run[2]
+                                        for run in runs.values()):
+        raise ValueError("runs must map 1 to 4 names to (train_losses, val_losses, learning_rates): the two loss "
+                         "lists equally long, none empty")
+    if eval_freq < 1:
+        raise ValueError(f"eval_freq must be >= 1, got {eval_freq}")
+    fig, ax = d.canvas(WIDTH, 6.45)
+    d.title(ax, "Losses and learning rates, run by run")
+    losses = _plot_area(fig, 0.95, 0.7, WIDTH - 1.25, 2.9, "loss")
+    rates = _plot_area(fig, 0.95, 4.05, WIDTH - 1.25, 1.5, "learning rate")
+    steps = 0
+    for i, (name, (train, val, lrs)) in enumerate(runs.items()):
+        at = range(0, eval_freq * len(train), eval_freq)
+        losses.plot(at, list(train), color=f"C{i}", lw=1.8, label=f"{name}: training")
+        losses.plot(at, list(val), color=f"C{i}", lw=1.8, linestyle="-.", label=f"{name}: validation")
+        rates.plot(range(len(lrs)), list(lrs), color=f"C{i}", lw=1.8)
+        steps = max(steps, len(lrs), eval_freq * (len(train) - 1) + 1)
+    rates.set_ylim(0, 1.08 * rates.get_ylim()[1])  # the losses keep matplotlib's range: their differences show
+    for plot in (losses, rates):
+        plot.set_xlim(0, steps)
+        _ticks_inside(plot)
+    losses.legend(fontsize=FS_SMALL, loc="upper right", frameon=False)
+    rates.set_xlabel("step", fontsize=FS_SMALL, color=INK)
+    d.label(ax, 0.2, 6.2, f"Losses measured every {eval_freq} steps; the learning rate of every step, in the same "
+            "colour as its run.", ha="left")
     return d.closed(fig)

@@ -36,14 +36,17 @@ def _check_4_1(attention: Any, feed_forward: Any) -> str:
     given = {"attention": as_whole(attention, "`attention`"), "feed_forward": as_whole(feed_forward, "`feed_forward`")}
     if given == {"attention": expected["feed_forward"], "feed_forward": expected["attention"]}:
         raise Wrong("your two counts are swapped: which module has the wider matrices?")
+    problems = []  # every wrong count at once
     for name in ("attention", "feed_forward"):
         if given[name] == weights[name]:
-            raise Wrong(f"`{name}` counts the weight matrices only: the module's biases are parameters too")
-        if name == "attention" and given[name] == expected[name] + 1024 * 1024:
-            raise Wrong("`attention` also counts the causal mask: a buffer, not a parameter")
-        if given[name] != expected[name]:
-            raise Wrong(f"`{name}` is {given[name]:,}, not the number of parameters of the block's "
-                        f"{'att' if name == 'attention' else 'ff'} module")
+            problems.append(f"`{name}` counts the weight matrices only: the module's biases are parameters too")
+        elif name == "attention" and given[name] == expected[name] + 1024 * 1024:
+            problems.append("`attention` also counts the causal mask: a buffer, not a parameter")
+        elif given[name] != expected[name]:
+            problems.append(f"`{name}` is {given[name]:,}, not the number of parameters of the block's "
+                            f"{'att' if name == 'attention' else 'ff'} module")
+    if problems:
+        raise Wrong("; ".join(problems))
     ratio = expected["feed_forward"] / expected["attention"]
     return (f"attention {expected['attention']:,}, feed-forward {expected['feed_forward']:,}: the feed-forward module "
             f"holds {ratio:.1f} times as many. Its two 768 × 3,072 matrices have 4,718,592 weights, attention's four "

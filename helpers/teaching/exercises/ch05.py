@@ -1,7 +1,8 @@
 """Checks for the exercises of the book's chapter 5, pretraining on unlabeled data, asked in
 notebooks/07_pretraining.ipynb: 5.1 and 5.2 (temperature and top-k sampling), 5.3 (deterministic settings of
 generate), 5.4 (resume training from a checkpoint), 5.5 and 5.6 (OpenAI's GPT-2 weights, downloaded where there is
-internet; `helpers.gpt2_weights.save_random_gpt2` makes a small random stand-in for trying them offline).
+internet; `helpers.gpt2_weights.save_random_gpt2` makes a small random stand-in for trying them offline), and the
+course's own 5.A (the learning-rate schedule of the book's appendix D).
 Worked answers: notebooks/solutions/ch05_solutions.ipynb. Imported only when one of these exercises is checked.
 """
 
@@ -20,6 +21,7 @@ from helpers.datafiles import load_text
 from helpers.generate import generate, generate_text_simple
 from helpers.gpt import GPTModel
 from helpers.gpt2_tokenizer import gpt2_encoding
+from helpers.schedule import LRSchedule
 from helpers.sliding_window import create_dataloader_v1
 from helpers.teaching.exercises.registry import Wrong, exercise
 from helpers.teaching.exercises.tools import as_mapping, as_number, as_whole, call, count_parameters, describe, name_of
@@ -266,3 +268,39 @@ def _check_5_6(models: Any, texts: Any) -> str:
     lines = [f"  {name} ({_describe_model(models[name])}):\n    \"{show_whitespace(texts[name])}\""
              for name in sorted(models, key=sizes.get)]
     return "each text is its model's greedy continuation; side by side, smallest first:\n" + "\n".join(lines)
+
+
+# The book's appendix D.2 schedule: 15 epochs of 9 batches, 20% warmup from 0.0001 to 0.01, cosine decay to 0.00001.
+SCHEDULE_5_A = LRSchedule(peak_lr=0.01, total_steps=135, warmup_steps=27, initial_lr=0.0001, min_lr=0.00001)
+
+
+@exercise("5.A", "07_pretraining", "when does the learning rate fall below half its peak?")
+def _check_5_a(first_below_half: Any, steps_above_half: Any) -> str:
+    rates, half, warmup = SCHEDULE_5_A.rates(), SCHEDULE_5_A.peak_lr / 2, SCHEDULE_5_A.warmup_steps
+    first = next(step for step in range(warmup, len(rates)) if rates[step] < half)
+    above = [step for step, rate in enumerate(rates) if rate > half]
+    given = as_whole(first_below_half, "`first_below_half`")
+    if given < warmup:
+        raise Wrong(f"step {given} is in the warmup, where the rate is still rising; the question asks when it falls "
+                    f"below half the peak after the peak (step {warmup})")
+    if given == first - 1:
+        raise Wrong(f"at step {given} the cosine is exactly halfway, but the rate is {rates[given]:.6f}, still above "
+                    f"half the peak ({half:g}): the decay ends at min_lr, not at 0")
+    if given == first + 1:
+        raise Wrong(f"step {given} is below half the peak, but it is not the first such step (steps count from 0, as "
+                    "global_step does)")
+    if given != first:
+        where = f"its rate is {rates[given]:.6f}" if given < len(rates) else f"the schedule has only {len(rates)} steps"
+        raise Wrong(f"not step {given}: {where}; compare the rates around it with half the peak, {half:g}")
+    count = as_whole(steps_above_half, "`steps_above_half`")
+    after_peak = sum(rate > half for rate in rates[warmup:])
+    if count == after_peak:
+        raise Wrong(f"{count} counts the steps from the peak on only; on its way up the warmup passes half the peak "
+                    "too")
+    if count != len(above):
+        raise Wrong(f"another number of steps than {count} has a rate above half the peak ({half:g}): count them over "
+                    f"all {len(rates)} steps, 0 to {len(rates) - 1}")
+    return (f"the rate first falls below half the peak at step {first} ({rates[first]:.6f}); at step {first - 1}, "
+            f"where the cosine is exactly halfway, min_lr still lifts it to {rates[first - 1]:.6f}. {len(above)} of "
+            f"the {len(rates)} steps run above half the peak: steps {above[0]} to {above[-1]}, "
+            f"{warmup - above[0]} of them in the warmup.")

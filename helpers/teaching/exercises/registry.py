@@ -1,7 +1,7 @@
 """The exercise registry: `Exercise` and the `exercise` decorator, the three verdicts (`Result`), `evaluate`, `check`.
 
-Every notebook from 02_text_and_tokens to 09_classification_finetuning calls `check` on the learner's answer; the
-checkers live in one module per book chapter (ch02.py ... ch06.py). A chapter's module is imported only when one of
+Every notebook from 01_overview to 10_instruction_finetuning calls `check` on the learner's answer; the
+checkers live in one module per chapter (ch01.py ... ch08.py). A chapter's module is imported only when one of
 its exercises is checked, so the first check of notebook 02 does not load the training stack.
 
 `check("3.2", mha=mha_3_2, batch=batch)` prints one of three verdicts: passed (with what the answer shows), not right
@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 import textwrap
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +37,8 @@ __all__ = ["CHAPTER_MODULES", "Exercise", "NotAnswered", "Result", "Wrong", "all
            "exercise"]
 
 # The module of each chapter's exercises, by the chapter number that starts an exercise's number ("3" for "3.2").
-CHAPTER_MODULES = {str(chapter): f"{__package__}.ch{chapter:02d}" for chapter in range(2, 7)}
+# Chapter 7 is the book's (notebook 10_instruction_finetuning); chapter 8 is 08_llama's, the course's own.
+CHAPTER_MODULES = {str(chapter): f"{__package__}.ch{chapter:02d}" for chapter in range(1, 9)}
 
 
 class Wrong(Exception):  # noqa: N818 (a verdict on an answer, not a program error)
@@ -131,6 +134,28 @@ def _placeholders(value: Any, name: str) -> Iterator[str]:
                 yield f"`{name}[{i}]`"
 
 
+def answer_cell_error() -> str | None:
+    """The error the cell run just before this one raised, as its last line ("ValueError: ..."); None when it did not
+    raise, or outside IPython."""
+    shell = _ipython()
+    error = getattr(sys, "last_value", None)
+    if shell is None or error is None or shell.execution_count < 2:
+        return None
+    previous = shell.history_manager.input_hist_raw[-2]  # the current cell is the last one
+    name = shell.compile.get_code_name(previous, shell.transform_cell(previous), shell.execution_count - 1)
+    if not any(frame.filename == name for frame in traceback.extract_tb(error.__traceback__)):
+        return None
+    return traceback.format_exception_only(type(error), error)[-1].strip()
+
+
+def _ipython() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # IPython is not installed: no cells
+        return None
+    return get_ipython()
+
+
 def evaluate(number: str, /, *args: Any, **kwargs: Any) -> Result:
     """Check an answer to exercise `number` (the arguments are the checker's); return the verdict."""
     item = _find(number)
@@ -140,6 +165,10 @@ def evaluate(number: str, /, *args: Any, **kwargs: Any) -> Result:
     except TypeError as err:
         raise TypeError(f'check("{number}", ...) takes the arguments {list(signature.parameters)}: {err}') from None
     missing = [part for name, value in bound.arguments.items() for part in _placeholders(value, name)]
+    raised = answer_cell_error() if missing else None
+    if raised:
+        return Result(number, "unanswered", f"the cell above raised {raised}, so your answer was never stored: fix "
+                                            "that cell, run it again, then run this cell.")
     if missing:
         return Result(number, "unanswered", f"put your answer where the cell above still has `...` (passed here as "
                                             f"{', '.join(missing)}), then run this cell again.")
