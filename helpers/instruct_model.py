@@ -65,7 +65,7 @@ BOOK_RECIPE: dict[str, Any] = {
     "max_new_tokens": 256, "test_entries": None,
 }
 # The offline path as the notebook runs it: SmolLM2 with LoRA in every block, on the first training entries only,
-# so that it trains in about a minute on a laptop CPU (see the notebook for why each choice).
+# so that the notebook runs in minutes on a CPU (the notebook says why each choice).
 OFFLINE_RECIPE: dict[str, Any] = {
     "model": "SmolLM2-135M-Instruct", "train_entries": 48, "num_epochs": 1, "batch_size": 8, "lr": 5e-4,
     "weight_decay": 0.1, "eval_freq": 5, "eval_iter": 1, "lora_rank": 8, "lora_alpha": 16, "lora_blocks": None,

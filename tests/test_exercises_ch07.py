@@ -158,6 +158,9 @@ def test_7_3(small_run):
                                                                  notebook_loss=loss)
     assert "the notebook trained on 8: take more" in wrong("7.3", train_part[:8], model, loss, **context,
                                                            notebook_loss=loss)
+    # the book's path trains on the whole training part: a larger data set comes from outside it (the book's Alpaca)
+    book_path = {**context, "train_part": train_part[:8]}
+    passes("7.3", [*train_part[:8], *other], model, loss, **book_path, notebook_loss=loss)
     untrained = copy.deepcopy(loaded.model)
     torch.manual_seed(123)
     add_lora(untrained, 4, 8)

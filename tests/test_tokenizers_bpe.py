@@ -259,7 +259,7 @@ def test_truncated_or_edited_file_raises_a_clear_error(trained, tmp_path):
 
 
 def test_gpt2_bpe_rejects_mismatched_files(tmp_path):
-    encoder = json.loads((ROOT / "data" / "gpt2" / "encoder.json").read_text(encoding="utf-8"))
+    encoder = json.loads((ROOT / "datasets" / "gpt2" / "encoder.json").read_text(encoding="utf-8"))
     (tmp_path / "encoder.json").write_text(json.dumps(encoder))
     (tmp_path / "vocab.bpe").write_text("#version: 0.2\nĠ t\nĠ nosuchtoken\n", encoding="utf-8")
     with pytest.raises(ValueError, match="vocab.bpe, line 3: token 'nosuchtoken' is not in"):

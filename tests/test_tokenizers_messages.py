@@ -100,7 +100,7 @@ def test_load_of_other_json_says_what_load_expects(tmp_path):
 
 
 def test_gpt2_bpe_names_a_missing_file(tmp_path):
-    encoder_json = ROOT / "data" / "gpt2" / "encoder.json"
+    encoder_json = ROOT / "datasets" / "gpt2" / "encoder.json"
     with pytest.raises(FileNotFoundError, match=r"vocab.bpe does not exist; gpt2_bpe expects GPT-2's encoder.json "
                                                 r"and vocab.bpe \(gpt2_bpe\(\) reads the course's copies\)"):
         gpt2_bpe(encoder_json, tmp_path / "vocab.bpe")
