@@ -92,9 +92,8 @@ def load_base_model(use_pretrained: bool, source: str | os.PathLike = "gpt2") ->
     if not use_pretrained:
         return GPTModel(OFFLINE_CONFIG).eval()
     loaded = load_pretrained_gpt2(source)
-    with torch.device("meta"):  # names and shapes only: the weights come from the loaded model
-        model = GPTModel({**loaded.cfg, "drop_rate": 0.0})
-    model.load_state_dict(loaded.state_dict(), assign=True)
+    model = GPTModel({**loaded.cfg, "drop_rate": 0.0})  # built whole: its causal masks are real tensors, not meta ones
+    model.load_state_dict(loaded.state_dict())
     return model.eval()
 
 

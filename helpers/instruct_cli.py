@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from helpers import instruct_model
 from helpers.datafiles import data_dir
 from helpers.evaluate_responses import (
     generate_model_scores,
@@ -34,15 +35,6 @@ from helpers.instruct import (
     create_instruction_loaders,
     load_instruction_data,
     split_instruction_data,
-)
-from helpers.instruct_model import (
-    add_lora,
-    generate_responses,
-    load_instruction_model,
-    recipe,
-    response_loss,
-    save_responses,
-    train_instruction_model,
 )
 
 __all__ = ["main"]
@@ -77,7 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
-    settings = recipe(args.book, full=True)
+    settings = instruct_model.recipe(args.book, full=True)
     for key, value in (("train_entries", args.train_entries), ("num_epochs", args.epochs), ("lr", args.lr)):
         if value is not None:
             if value <= 0:
@@ -99,7 +91,7 @@ def _judge(args: argparse.Namespace, say) -> tuple[Any, str] | None:
             "--judge local")
         sys.exit(2)
     say("no Ollama server answers on localhost:11434: judging with the offline SmolLM2-135M-Instruct (a weak judge)")
-    judge = load_instruction_model(False)
+    judge = instruct_model.load_instruction_model(False)
     return local_judge(judge.model, judge.tokenizer), "SmolLM2-135M-Instruct (offline, 135M parameters)"
 
 
@@ -108,16 +100,17 @@ def _run(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     splits = split_instruction_data(load_instruction_data())
     train = splits.train[: settings["train_entries"]] if settings["train_entries"] else splits.train
     test = splits.test[: args.test_entries] if args.test_entries else splits.test
-    loaded = load_instruction_model(args.book, args.model)
+    loaded = instruct_model.load_instruction_model(args.book, args.model)
     model, tokenizer, end = loaded.model, loaded.tokenizer, loaded.end_token_id
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     say(f"{loaded.name}: fine-tuning on {len(train)} training entries for {settings['num_epochs']} epochs, "
         f"answering {len(test)} test entries, on {device} ({torch.get_num_threads()} threads)")
-    loss_before = response_loss(model, test, tokenizer, end, device)
+    loss_before = instruct_model.response_loss(model, test, tokenizer, end, device)
     if settings["lora_rank"]:
         torch.manual_seed(args.seed)
-        trainable = add_lora(model, settings["lora_rank"], settings["lora_alpha"], settings["lora_blocks"])
+        trainable = instruct_model.add_lora(model, settings["lora_rank"], settings["lora_alpha"],
+                                            settings["lora_blocks"])
         model.to(device)
         say(f"LoRA of rank {settings['lora_rank']}: {trainable:,} trainable parameters")
     train_loader, val_loader, _ = create_instruction_loaders(
@@ -126,16 +119,17 @@ def _run(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings["lr"],
                                   weight_decay=settings["weight_decay"])
     start = time.perf_counter()
-    history = train_instruction_model(model, train_loader, val_loader, optimizer, device, settings["num_epochs"],
-                                      settings["eval_freq"], settings["eval_iter"], splits.validation[0], tokenizer,
-                                      end, progress=progress)
+    history = instruct_model.train_instruction_model(
+        model, train_loader, val_loader, optimizer, device, settings["num_epochs"], settings["eval_freq"],
+        settings["eval_iter"], splits.validation[0], tokenizer, end, progress=progress)
     train_seconds = time.perf_counter() - start
-    answered = generate_responses(model, tokenizer, test, end, settings["max_new_tokens"], device, progress=progress)
+    answered = instruct_model.generate_responses(model, tokenizer, test, end, settings["max_new_tokens"], device,
+                                                 progress=progress)
     out = args.out if args.out is not None else data_dir() / "instruction-finetuning"
-    path = save_responses(answered, out / f"{loaded.name}-responses.json")
+    path = instruct_model.save_responses(answered, out / f"{loaded.name}-responses.json")
     results = {"model": loaded.name, "train_entries": len(train), "test_entries": len(test),
                "train_seconds": round(train_seconds, 1), "response_loss_before": loss_before,
-               "response_loss_after": response_loss(model, test, tokenizer, end, device),
+               "response_loss_after": instruct_model.response_loss(model, test, tokenizer, end, device),
                "rouge_l": sum(rouge_l(e["output"], e["model_response"]).fmeasure for e in answered) / len(answered),
                "train_losses": history.train_losses, "val_losses": history.val_losses}
     say(f"answers saved to {path}")

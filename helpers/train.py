@@ -32,7 +32,9 @@ from helpers.text import ENDOFTEXT, show_whitespace
 
 __all__ = [
     "LossOfBatch",
+    "NotEnoughDataError",
     "TrainingHistory",
+    "TrainingInterrupted",
     "average_loss",
     "calc_loss_batch",
     "calc_loss_loader",
@@ -78,6 +80,18 @@ def calc_loss_loader(data_loader: Iterable, model: nn.Module, device, num_batche
     return average_loss(calc_loss_batch, data_loader, model, device, num_batches)
 
 
+class NotEnoughDataError(ValueError):
+    """`make_loaders`' text is too short for its sizes: the `part` ("train" or "validation") has `available` tokens
+    (`unit` "token") or windows (`unit` "window"), fewer than the `needed` for one window or one batch.
+
+    The message names `make_loaders`' arguments; the terminal trainer words its own from these numbers.
+    """
+
+    def __init__(self, message: str, *, part: str, unit: str, available: int, needed: int) -> None:
+        super().__init__(message)
+        self.part, self.unit, self.available, self.needed = part, unit, available, needed
+
+
 def make_loaders(
     text: str,
     tokenizer,
@@ -105,9 +119,10 @@ def make_loaders(
     for name, part in parts.items():
         n_tokens = len(tokenizer.encode(part, allowed_special={ENDOFTEXT}))
         if n_tokens < context_length + 1:
-            raise ValueError(
+            raise NotEnoughDataError(
                 f"the {name} part of the text has {plural(n_tokens, 'token')}, fewer than the {context_length + 1} "
-                f"(context_length + 1) that one training window needs; use a longer text or a shorter context"
+                f"(context_length + 1) that one training window needs; use a longer text or a shorter context",
+                part=name, unit="token", available=n_tokens, needed=context_length + 1,
             )
     distributed = num_replicas is not None or dist.is_initialized()
     replicas = num_replicas if num_replicas is not None else (dist.get_world_size() if dist.is_initialized() else 1)
@@ -116,10 +131,11 @@ def make_loaders(
     val_loader = create_dataloader_v1(parts["validation"], batch_size, drop_last=False, shuffle=False, **windows)
     train_set = GPTDatasetV1(parts["train"], tokenizer, max_length=context_length, stride=context_length)
     if len(train_set) < batch_size * replicas:
-        raise ValueError(
+        raise NotEnoughDataError(
             f"the train part makes {plural(len(train_set), 'window')} of {plural(context_length, 'token')}, fewer "
             f"than one batch of {batch_size} x {plural(replicas, 'process')} = {batch_size * replicas}; use a "
-            f"smaller batch_size or context_length"
+            f"smaller batch_size or context_length",
+            part="train", unit="window", available=len(train_set), needed=batch_size * replicas,
         )
     if not distributed:
         train_loader = create_dataloader_v1(parts["train"], batch_size, drop_last=True, shuffle=True, **windows)
@@ -279,6 +295,19 @@ class TrainingHistory:
     learning_rates: list[float] = field(default_factory=list)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped `train_model`: after `steps_done` of its `total_steps` optimizer steps, in epoch `epoch` (from 1)
+    of the `num_epochs` it runs (fewer than asked when max_steps ends it sooner); `history` holds what it measured
+    until then. A `KeyboardInterrupt`, so code that stops on Ctrl-C still does."""
+
+    def __init__(self, *, steps_done: int, total_steps: int, epoch: int, num_epochs: int,
+                 history: TrainingHistory) -> None:
+        super().__init__(f"training stopped by Ctrl-C after {steps_done} of {total_steps} steps, in epoch {epoch} of "
+                         f"{num_epochs}")
+        self.steps_done, self.total_steps, self.epoch, self.num_epochs = steps_done, total_steps, epoch, num_epochs
+        self.history = history
+
+
 def train_model(
     model: nn.Module,
     train_loader: DataLoader,
@@ -306,6 +335,7 @@ def train_model(
     shows a tqdm bar. `lr_schedule(step)` (an `LRSchedule`, whose peak_lr must be the optimizer's lr) sets every
     step's learning rate; gradients are clipped to a total norm of `clip_grad_norm` from step `clip_from_step` on
     (default: the step the schedule's warmup ends, as the book's appendix D; step 0 without a schedule).
+    Ctrl-C raises a `TrainingInterrupted` (a `KeyboardInterrupt`) that says how far training got.
     """
     check_loop_args(optimizer, train_loader, num_epochs, eval_freq, eval_iter, max_steps)
     main = is_main_process()
@@ -322,27 +352,34 @@ def train_model(
         log = bar.write  # prints the line above the bar, which then redraws below it (no line glued to the bar)
     steps = optimizer_steps(model, train_loader, optimizer, device, num_epochs, max_steps=max_steps,
                             lr_schedule=lr_schedule, clip_grad_norm=clip_grad_norm, clip_from_step=clip_from_step)
-    for epoch, step, inputs in steps:
-        if step is None:  # the end of an epoch
-            if main:
-                history.samples.append(sample_text(model, tokenizer, start_context, device))
-                if log:
-                    log(show_whitespace(history.samples[-1]))
-            continue
-        tokens_seen += inputs.numel() * world
-        history.learning_rates.append(optimizer.param_groups[0]["lr"])
-        bar.update(1)
-        if step % eval_freq == 0:
-            train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
-            history.steps.append(step)
-            history.train_losses.append(train_loss)
-            history.val_losses.append(val_loss)
-            history.tokens_seen.append(tokens_seen)
-            history.epochs.append(epoch + (step % per_epoch + 1) / per_epoch)
-            if log and main:
-                lr = "" if lr_schedule is None else f", lr {history.learning_rates[-1]:.3g}"
-                log(f"Ep {epoch + 1} (Step {step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}{lr}")
-    bar.close()
+    try:
+        for epoch, step, inputs in steps:
+            if step is None:  # the end of an epoch
+                if main:
+                    history.samples.append(sample_text(model, tokenizer, start_context, device))
+                    if log:
+                        log(show_whitespace(history.samples[-1]))
+                continue
+            tokens_seen += inputs.numel() * world
+            history.learning_rates.append(optimizer.param_groups[0]["lr"])
+            bar.update(1)
+            if step % eval_freq == 0:
+                train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+                history.steps.append(step)
+                history.train_losses.append(train_loss)
+                history.val_losses.append(val_loss)
+                history.tokens_seen.append(tokens_seen)
+                history.epochs.append(epoch + (step % per_epoch + 1) / per_epoch)
+                if log and main:
+                    lr = "" if lr_schedule is None else f", lr {history.learning_rates[-1]:.3g}"
+                    log(f"Ep {epoch + 1} (Step {step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}{lr}")
+    except KeyboardInterrupt:
+        done = len(history.learning_rates)  # the steps the loop saw finish
+        epochs = math.ceil(total_steps / per_epoch)
+        raise TrainingInterrupted(steps_done=done, total_steps=total_steps, epoch=min(done // per_epoch + 1, epochs),
+                                  num_epochs=epochs, history=history) from None
+    finally:
+        bar.close()  # a bar left open would share its line with what is printed next
     return history
 
 

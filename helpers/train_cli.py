@@ -6,6 +6,10 @@ is the book's run. `torchrun --nproc_per_node=N -m helpers.train ...` runs the s
 DistributedDataParallel (the notebook's "Beyond the book: training on several processes"). `--schedule`,
 `--warmup-steps`, `--initial-lr`, `--min-lr` and `--clip-grad-norm` add the notebook's part "Appendix D" (warmup,
 cosine decay, gradient clipping); their defaults keep chapter 5's constant learning rate without clipping.
+
+What goes wrong outside the options is one line, with no traceback: a missing data file (which file, how to restore
+it), Ctrl-C (how far training got, and what was or was not saved). The checkpoint is written only when training ends,
+and never over an earlier one unless `--overwrite` is given.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -25,11 +30,19 @@ from torch import nn
 
 from helpers.checkpoint import save_checkpoint
 from helpers.checks import plural
-from helpers.datafiles import DATA_FILES, load_text
+from helpers.datafiles import DATA_FILES, DataFileError, load_text
 from helpers.gpt import GPT_CONFIG_124M, TINY_CONFIG, GPTModel
 from helpers.gpt2_tokenizer import gpt2_encoding
 from helpers.schedule import SCHEDULE_KINDS, LRSchedule
-from helpers.train import TrainingHistory, evaluate_model, is_main_process, make_loaders, train_model
+from helpers.train import (
+    NotEnoughDataError,
+    TrainingHistory,
+    TrainingInterrupted,
+    evaluate_model,
+    is_main_process,
+    make_loaders,
+    train_model,
+)
 
 __all__ = ["PRESETS", "RECIPES", "main"]
 
@@ -50,13 +63,16 @@ _EXAMPLES = """examples:
 """
 DEFAULT_INITIAL_LR = 3e-05  # the book's appendix D train_model defaults
 DEFAULT_MIN_LR = 1e-06
+CHECKPOINT_FILES = ("model.safetensors", "config.json", "optimizer.pt", "losses.json")  # what --out receives
+EXIT_INTERRUPTED = 130  # a shell's exit status for a program stopped by Ctrl-C (128 + SIGINT)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Adds "(default: ...)" to each option's help, unless the help already says its default in words."""
+    """Adds "(default: ...)" to the help of each option that takes a value, unless the help already says its default
+    in words; a switch such as --no-progress gets none (it is off unless given)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.help and "(default:" in action.help:
+        if action.nargs == 0 or (action.help and "(default:" in action.help):
             return action.help
         return super()._get_help_string(action)
 
@@ -117,9 +133,13 @@ def _build_parser() -> argparse.ArgumentParser:
                         "sets to 1, else one per CPU core)")
     p.add_argument("--start-context", default="Every effort moves you",
                    help="the prompt continued (greedy, 50 tokens) after each epoch; ↵ in the output is a newline")
-    p.add_argument("--out",
-                   help="folder to save the final checkpoint (model.safetensors, config.json, optimizer.pt) and "
-                        "losses.json into (default: nothing is saved)")
+    p.add_argument("--out", metavar="FOLDER",
+                   help="folder to save the checkpoint (model.safetensors, config.json, optimizer.pt) and losses.json "
+                        "into when training ends; one that already holds a checkpoint needs --overwrite (default: "
+                        "nothing is saved)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace the checkpoint its folder already holds (without it, the trainer stops "
+                        "before training rather than replace it)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -156,23 +176,44 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     need(args.drop_rate is None or 0 <= args.drop_rate < 1, "--drop-rate", "in [0, 1)", args.drop_rate)
     need(args.threads is None or args.threads >= 1, "--threads", ">= 1", args.threads)
     need(args.start_context != "", "--start-context", "a non-empty prompt", args.start_context)
-    problems += _schedule_problems(args)
-    if args.text not in DATA_FILES:
-        text = Path(args.text)
-        if text.is_dir():
-            problems.append(f"--text {args.text!r} is a folder; give a text file")
-        elif not text.is_file():
-            problems.append(f"--text {args.text!r}: no such file; give a path to a UTF-8 text file or the name of a "
-                            f"data file ({_text_files()})")
-    if args.out is not None:
-        out = Path(args.out)
-        existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
-        if not existing.is_dir():
-            problems.append(f"--out {args.out!r}: {existing} is a file, not a folder")
-        elif not os.access(existing, os.W_OK | os.X_OK):
-            problems.append(f"--out {args.out!r}: the folder {existing} is not writable")
+    problems += _schedule_problems(args) + _text_problems(args) + _out_problems(args)
     if problems:
         parser.error("; ".join(problems))
+
+
+def _text_problems(args: argparse.Namespace) -> list[str]:
+    if args.text in DATA_FILES:
+        return []
+    text = Path(args.text)
+    if text.is_dir():
+        return [f"--text {args.text!r} is a folder; give a text file"]
+    if not text.is_file():
+        return [f"--text {args.text!r}: no such file; give a path to a UTF-8 text file or the name of a data file "
+                f"({_text_files()})"]
+    return []
+
+
+def _checkpoint_files(folder: str | os.PathLike) -> list[str]:
+    """The files of a checkpoint that `folder` already holds (none if it is not a folder)."""
+    return [name for name in CHECKPOINT_FILES if (Path(folder) / name).exists()]
+
+
+def _out_problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with --out: a file in its way, a folder that cannot be written, or an earlier checkpoint that
+    this run would replace without --overwrite."""
+    if args.out is None:
+        return ["--overwrite replaces the checkpoint in the --out folder: give --out too"] if args.overwrite else []
+    out = Path(args.out)
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        return [f"--out {args.out!r}: {existing} is a file, not a folder"]
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return [f"--out {args.out!r}: the folder {existing} is not writable"]
+    earlier = _checkpoint_files(out)
+    if earlier and not args.overwrite:
+        return [f"--out {args.out!r} already holds a checkpoint ({', '.join(earlier)}) that this run would replace; "
+                "give --overwrite to replace it, or choose another --out folder"]
+    return []
 
 
 def _warmup(value: str) -> int | float | None:
@@ -223,13 +264,47 @@ def _schedule(parser: argparse.ArgumentParser, args: argparse.Namespace, total_s
                       min_lr=DEFAULT_MIN_LR if args.min_lr is None else args.min_lr)
 
 
+def _fail(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """Stop with one line in parser.error's form, without the usage (the options are fine): exit code 1."""
+    parser.exit(1, f"{parser.prog}: error: {message}\n")
+
+
 def _read_training_text(parser: argparse.ArgumentParser, name: str) -> str:
-    if name in DATA_FILES:
-        return load_text(name)
     try:
+        if name in DATA_FILES:
+            return load_text(name)
         return Path(name).read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         parser.error(f"--text {name!r} is not UTF-8 text (byte {err.start}: {err.reason})")
+    except DataFileError as err:  # a course data file that is missing or damaged: its message says how to restore it
+        _fail(parser, f"cannot read the training text {name!r} (--text): {err}")
+    except OSError as err:  # removed since the options were checked, or not readable
+        _fail(parser, f"cannot read the training text {name!r} (--text): {err.strerror or err}")
+
+
+def _load_tokenizer(parser: argparse.ArgumentParser):
+    try:
+        return gpt2_encoding()
+    except DataFileError as err:
+        _fail(parser, f"cannot load GPT-2's tokenizer: {err}")
+
+
+def _loader_problem(args: argparse.Namespace, context_length: int, world: int, err: ValueError) -> str:
+    """Why `make_loaders` refused the text, in the command line's words (its options and their values)."""
+    given = (f"--text {args.text!r} with --context-length {context_length} and --batch-size {args.batch_size} on "
+             f"{plural(world, 'process')}")
+    if not isinstance(err, NotEnoughDataError):
+        return f"{given}: {err}"
+    if err.unit == "token":
+        share = "first 90%" if err.part == "train" else "last 10%"
+        return (f"{given}: the {err.part} part of the text (its {share}) has {plural(err.available, 'token')}, "
+                f"fewer than the {err.needed} that one window of --context-length {context_length} needs (one more "
+                "token for the last target); use a longer text or a smaller --context-length")
+    batch = f"{args.batch_size}" if world == 1 else f"{args.batch_size} on each of {world} processes ({err.needed})"
+    most = err.available // world
+    fix = f"--batch-size {most} or less" if most >= 1 else "fewer processes"
+    return (f"{given}: the train part makes {plural(err.available, 'window')} of {context_length} tokens, fewer than "
+            f"one batch of {batch}; use {fix}, or a smaller --context-length")
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
@@ -241,6 +316,18 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
+@dataclass
+class _Progress:
+    """How far a run got, for the line that Ctrl-C prints: preparing, training, evaluating, saving, then saved."""
+
+    stage: str = "preparing"
+
+
+_WHEN = {"preparing": "before training started", "training": "as training started",
+         "evaluating": "after training, during the final evaluation", "saving": "while saving the checkpoint",
+         "saved": "after the checkpoint was saved"}
+
+
 def _save(args: argparse.Namespace, model: nn.Module, config: dict[str, Any], optimizer: torch.optim.Optimizer,
           history: TrainingHistory, results: dict[str, Any]) -> None:
     out = save_checkpoint(args.out, model, config, optimizer, extra={"args": vars(args)})
@@ -248,17 +335,49 @@ def _save(args: argparse.Namespace, model: nn.Module, config: dict[str, Any], op
     print(f"saved the checkpoint (model.safetensors, config.json, optimizer.pt) and losses.json into {out.resolve()}")
 
 
+def _say_where_it_saves(say, args: argparse.Namespace) -> None:
+    """The line before training on what will be saved, and what it replaces."""
+    if args.out is None:
+        say("no --out folder given: the trained model will not be saved (add --out FOLDER to save it)")
+    elif _checkpoint_files(args.out):
+        say(f"--overwrite: the checkpoint in {Path(args.out).resolve()} will be replaced when training ends")
+
+
+def _what_was_saved(args: argparse.Namespace, stage: str) -> str:
+    """The end of the Ctrl-C line: what the stopped run left in --out."""
+    if args.out is None:
+        return "nothing was saved (no --out folder was given)"
+    out = Path(args.out).resolve()
+    if stage == "saving":
+        return f"the checkpoint in {out} is incomplete: run the training again to save a whole one"
+    if stage == "saved":
+        return f"the checkpoint is in {out}"
+    kept = f": {out} keeps its earlier checkpoint" if _checkpoint_files(out) else f" into {out}"
+    why = "" if stage == "preparing" else (" (the checkpoint is written only when training ends; for a shorter run, "
+                                           "give --max-steps or fewer --epochs)")
+    return f"nothing was saved{kept}{why}"
+
+
+def _stopped(args: argparse.Namespace, progress: _Progress, interrupt: KeyboardInterrupt) -> str:
+    """The one line that Ctrl-C prints: when training stopped, and what was or was not saved."""
+    if isinstance(interrupt, TrainingInterrupted):
+        when = (f"after {interrupt.steps_done} of {plural(interrupt.total_steps, 'step')}, in epoch {interrupt.epoch} "
+                f"of {interrupt.num_epochs}")
+    else:
+        when = _WHEN[progress.stage]
+    return f"stopped by Ctrl-C {when}; {_what_was_saved(args, progress.stage)}"
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict[str, Any], device: torch.device,
-         world: int) -> TrainingHistory:
+         world: int, progress: _Progress) -> TrainingHistory:
     say = print if is_main_process() else (lambda *_: None)
     text = _read_training_text(parser, args.text)
-    tokenizer = gpt2_encoding()
+    tokenizer = _load_tokenizer(parser)
     try:
         train_loader, val_loader = make_loaders(text, tokenizer, config["context_length"], args.batch_size,
                                                 seed=args.seed)
     except ValueError as err:
-        parser.error(f"--text {args.text!r} with --context-length {config['context_length']} and --batch-size "
-                     f"{args.batch_size} on {plural(world, 'process')}: {err}")
+        parser.error(_loader_problem(args, config["context_length"], world, err))
     steps = min(args.epochs * len(train_loader), args.max_steps or math.inf)
     schedule = _schedule(parser, args, steps)
     torch.manual_seed(args.seed)  # as the notebook: seed, then the model; the shuffling draws from the same generator
@@ -267,8 +386,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict
     say(f"training {args.preset} ({n_params:,} parameters, context {config['context_length']}) on {args.text}: "
         f"{plural(world, 'process')} x {plural(torch.get_num_threads(), 'thread')}, "
         f"{plural(len(train_loader), 'step')} per epoch")
-    if args.out is None:
-        say("no --out folder given: the trained model will not be saved (add --out FOLDER to save it)")
+    _say_where_it_saves(say, args)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if schedule.warmup_steps or schedule.kind != "constant" or args.clip_grad_norm is not None:
@@ -277,11 +395,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict
         say(f"learning rate: {plural(schedule.warmup_steps, 'warmup step')} from {schedule.initial_lr:g} to "
             f"{schedule.peak_lr:g}, then {schedule.kind}; {clipping}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    progress.stage = "training"
     start = time.perf_counter()
     history = train_model(model, train_loader, val_loader, optimizer, device, args.epochs, args.eval_freq,
                           args.eval_iter, args.start_context, tokenizer, max_steps=args.max_steps,
                           progress=not args.no_progress, lr_schedule=schedule, clip_grad_norm=args.clip_grad_norm)
     seconds = time.perf_counter() - start
+    progress.stage = "evaluating"
     # the periodic losses above cover --eval-iter batches at some earlier step; this is the final model on all
     everything = max(len(train_loader), len(val_loader))
     train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter=everything)
@@ -293,7 +413,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict
         if args.out is not None:
             results = {"seconds": seconds, "final_train_loss": train_loss, "final_val_loss": val_loss,
                        "schedule": asdict(schedule), "clip_grad_norm": args.clip_grad_norm}
+            progress.stage = "saving"
             _save(args, model, config, optimizer, history, results)
+            progress.stage = "saved"
         else:
             say("nothing was saved: no --out folder was given (add --out FOLDER to save the checkpoint)")
     return history
@@ -312,8 +434,13 @@ def main(argv: list[str] | None = None) -> TrainingHistory:
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    progress = _Progress()
     try:
-        return _run(parser, args, config, device, dist.get_world_size() if distributed else 1)
+        return _run(parser, args, config, device, dist.get_world_size() if distributed else 1, progress)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: one line on how far it got and what was saved, no traceback
+        sys.stdout.flush()
+        message = f"{parser.prog}: {_stopped(args, progress, interrupt)}\n" if is_main_process() else None
+        parser.exit(EXIT_INTERRUPTED, message)
     finally:
         if distributed:
             dist.destroy_process_group()

@@ -278,6 +278,8 @@ def test_gpt2_path_loads_a_hugging_face_folder_without_dropout(tmp_path):
     assert model.cfg["drop_rate"] == 0.0 and model.cfg["qkv_bias"] is True and not model.training
     assert all(module.p == 0.0 for module in model.modules() if isinstance(module, torch.nn.Dropout))
     assert all(p.requires_grad and p.device.type == "cpu" for p in model.parameters())
+    assert all(b.device.type == "cpu" for b in model.buffers())  # no meta tensor left: the masks are real
+    model.to("cpu")  # a meta buffer made this fail: "Cannot copy out of meta tensor"
     ids = torch.randint(0, 50257, (2, 12))
     with torch.no_grad():
         assert (model(ids) - hf_model(ids).logits).abs().max() < 1e-4

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from helpers import train_cli
+import helpers.train as train_module
+from helpers import datafiles, train_cli
 from helpers.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from helpers.datafiles import load_text
 from helpers.generate import text_to_token_ids, token_ids_to_text
@@ -26,7 +27,14 @@ from helpers.gpt import TINY_CONFIG, GPTModel
 from helpers.gpt2_tokenizer import gpt2_encoding
 from helpers.schedule import LRSchedule
 from helpers.sliding_window import create_dataloader_v1
-from helpers.train import calc_loss_batch, calc_loss_loader, make_loaders, train_model
+from helpers.train import (
+    NotEnoughDataError,
+    TrainingInterrupted,
+    calc_loss_batch,
+    calc_loss_loader,
+    make_loaders,
+    train_model,
+)
 from helpers.train_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,19 +326,32 @@ def test_help_shows_every_option_with_help_and_default(capsys, monkeypatch):
     parser = train_cli._build_parser()
     flags = {action.option_strings[-1] for action in parser._actions}
     assert set(entries) == flags
+    switches = {action.option_strings[-1] for action in parser._actions if action.nargs == 0}
+    assert switches == {"--help", "--overwrite", "--no-progress"}
     for flag, text in entries.items():
         assert text, f"{flag} has no help text"
-        if flag != "--help":
+        if flag not in switches:
             assert "(default: " in text, f"{flag} shows no default: {text!r}"
     assert entries["--epochs"].endswith("(default: the preset's recipe: tiny 5, 124M 10)")
     assert entries["--lr"].endswith("(default: the preset's recipe: tiny 0.01, 124M 0.0004)")
     assert entries["--context-length"].endswith("(default: the preset's: tiny 32, 124M 256)")
-    assert entries["--out"].endswith("(default: nothing is saved)")
+    assert entries["--out"].endswith("one that already holds a checkpoint needs --overwrite (default: nothing is "
+                                     "saved)")
     assert entries["--schedule"].endswith("(default: constant)")
     assert entries["--warmup-steps"].endswith("(default: 0)")
     assert entries["--initial-lr"].startswith("the learning rate of the first warmup step (default: 3e-05,")
     assert entries["--min-lr"].startswith("where --schedule cosine ends (default: 1e-06,")
     assert entries["--clip-grad-norm"].endswith("(default: no clipping)")
+
+
+def test_help_shows_no_default_for_a_switch(capsys, monkeypatch):
+    """A switch is off unless given: "(default: False)" would only puzzle (issue 24)."""
+    out = help_text(capsys, monkeypatch)
+    entries = help_entries(out)
+    assert entries["--no-progress"] == "hide the progress bar"
+    assert entries["--overwrite"].startswith("let --out replace the checkpoint its folder already holds")
+    assert "(default: False)" not in out and "(default: None)" not in out
+    assert "--out FOLDER" in out
 
 
 def test_help_shows_the_torchrun_command_without_its_thread_warning(capsys, monkeypatch):
@@ -469,18 +490,198 @@ def test_a_text_that_is_not_utf8_is_named(capsys, tmp_path, monkeypatch):
     assert "latin1.txt' is not UTF-8 text (byte 3: invalid continuation byte)" in capsys.readouterr().err
 
 
+def error_line(err: str) -> str:
+    """The line of parser.error's output that holds the message (the usage comes before it)."""
+    return next(line for line in err.splitlines() if line.startswith("python -m helpers.train: error: "))
+
+
 def test_a_text_too_short_for_the_options_names_them(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(train_cli, "GPTModel", None)
     (tmp_path / "short.txt").write_text("A short story. " * 20)
     with pytest.raises(SystemExit) as info:
         main(["--text", str(tmp_path / "short.txt"), "--context-length", "256"])
     assert info.value.code == 2
-    assert "short.txt' with --context-length 256 and --batch-size 4 on 1 process: the train part" in (
-        capsys.readouterr().err)
+    line = error_line(capsys.readouterr().err)
+    assert "short.txt' with --context-length 256 and --batch-size 4 on 1 process: the train part" in line
+    assert line.endswith("tokens, fewer than the 257 that one window of --context-length 256 needs (one more token "
+                         "for the last target); use a longer text or a smaller --context-length")
+    assert "context_length" not in line  # the command line's flags, not make_loaders' parameter names (issue 24)
+
+
+def test_a_batch_larger_than_the_text_names_the_flags_and_the_largest_that_fits(capsys, monkeypatch):
+    monkeypatch.setattr(train_cli, "GPTModel", None)
+    with pytest.raises(SystemExit) as info:
+        main(["--batch-size", "200"])
+    assert info.value.code == 2
+    line = error_line(capsys.readouterr().err)
+    assert line == ("python -m helpers.train: error: --text 'the-verdict.txt' with --context-length 32 and "
+                    "--batch-size 200 on 1 process: the train part makes 144 windows of 32 tokens, fewer than one "
+                    "batch of 200; use --batch-size 144 or less, or a smaller --context-length")
+    assert "batch_size" not in line and "context_length" not in line
+
+
+def test_a_batch_too_large_for_several_processes_names_the_flags(verdict, tokenizer):
+    parser = train_cli._build_parser()
+    args = train_cli._fill_recipe(parser.parse_args(["--preset", "124M", "--batch-size", "16"]))
+    for replicas, fix in [(2, "use --batch-size 9 or less"), (32, "use fewer processes")]:
+        with pytest.raises(NotEnoughDataError) as info:
+            make_loaders(verdict, tokenizer, 256, 16, num_replicas=replicas, rank=0)
+        assert (info.value.part, info.value.unit, info.value.available) == ("train", "window", 18)
+        message = train_cli._loader_problem(args, 256, replicas, info.value)
+        assert message == (f"--text 'the-verdict.txt' with --context-length 256 and --batch-size 16 on {replicas} "
+                           f"processes: the train part makes 18 windows of 256 tokens, fewer than one batch of 16 on "
+                           f"each of {replicas} processes ({16 * replicas}); {fix}, or a smaller --context-length")
+
+
+def shipped_only(monkeypatch, folder: Path, *names: str) -> None:
+    """Make `datasets/` the folder `folder`, holding only the shipped files `names` (copied from the real one)."""
+    real = datafiles.datasets_dir()
+    for name in names:
+        target = folder / datafiles.DATA_FILES[name].shipped
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((real / datafiles.DATA_FILES[name].shipped).read_bytes())
+    monkeypatch.setattr(datafiles, "datasets_dir", lambda: folder)
+    monkeypatch.setattr(train_cli, "gpt2_encoding", gpt2_encoding.__wrapped__)  # past its cache of the real files
+
+
+@pytest.mark.parametrize(
+    ("present", "message"),
+    [((), "cannot read the training text 'the-verdict.txt' (--text): the data file "
+          "datasets/the-verdict/the-verdict.txt is missing (it ships with the course repository). Restore it with "
+          "`git checkout -- datasets/the-verdict/the-verdict.txt` in the course folder"),
+     (("the-verdict.txt",), "cannot load GPT-2's tokenizer: the data file datasets/gpt2/vocab.bpe is missing (it "
+                            "ships with the course repository). Restore it with `git checkout -- "
+                            "datasets/gpt2/vocab.bpe`")],
+)
+def test_a_missing_data_file_is_one_line_that_says_how_to_restore_it(capsys, tmp_path, monkeypatch, present,
+                                                                      message):
+    """No traceback and no usage (the options are fine): one line, in parser.error's form, exit code 1 (issue 24)."""
+    shipped_only(monkeypatch, tmp_path, *present)
+    monkeypatch.setattr(train_cli, "GPTModel", None)
+    with pytest.raises(SystemExit) as info:
+        main(["--no-progress"])
+    assert info.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"python -m helpers.train: error: {message}")
+
+
+def test_an_out_folder_with_a_checkpoint_needs_overwrite(no_work, capsys, tmp_path):
+    """An earlier checkpoint is never replaced without a word: the command stops before any work (issue 24)."""
+    run = tmp_path / "run"
+    save_checkpoint(run, micro_model(), MICRO)
+    with pytest.raises(SystemExit) as info:
+        main(["--out", str(run)])
+    assert info.value.code == 2
+    assert error_line(capsys.readouterr().err) == (
+        f"python -m helpers.train: error: --out {str(run)!r} already holds a checkpoint (model.safetensors, "
+        "config.json) that this run would replace; give --overwrite to replace it, or choose another --out folder")
+    parser = train_cli._build_parser()
+    for argv in (["--out", str(run), "--overwrite"], ["--out", str(tmp_path)]):  # a folder with no checkpoint is fine
+        train_cli._check_args(parser, train_cli._fill_recipe(parser.parse_args(argv)))
+
+
+def test_overwrite_without_out_is_named(no_work, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--overwrite"])
+    assert info.value.code == 2
+    assert "error: --overwrite replaces the checkpoint in the --out folder: give --out too" in capsys.readouterr().err
 
 
 CLI_RUN = ["--preset", "tiny", "--context-length", "16", "--drop-rate", "0", "--batch-size", "8", "--epochs", "1",
            "--max-steps", "2", "--eval-freq", "100", "--eval-iter", "1", "--no-progress"]
+
+
+def interrupt_after(monkeypatch, steps: int) -> None:
+    """Make the training loop raise KeyboardInterrupt, as Ctrl-C does, once `steps` optimizer steps are done."""
+    real = train_module.optimizer_steps
+
+    def stopping(*args, **kwargs):
+        done = 0
+        for item in real(*args, **kwargs):
+            yield item
+            done += item[1] is not None
+            if done == steps:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "optimizer_steps", stopping)
+
+
+def stopped_by_ctrl_c(capsys, argv: list[str]) -> tuple[str, str]:
+    """Run the command, which Ctrl-C stops: its exit code is 130 and its last line the one that says why."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "KeyboardInterrupt" not in captured.err
+    return captured.out, captured.err.splitlines()[-1]
+
+
+def test_ctrl_c_in_train_model_says_how_far_it_got(verdict, tokenizer, monkeypatch):
+    interrupt_after(monkeypatch, 3)
+    model = micro_model()
+    train_loader, val_loader = make_loaders(verdict, tokenizer, context_length=16, batch_size=4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    with pytest.raises(TrainingInterrupted) as info:
+        train_model(model, train_loader, val_loader, optimizer, "cpu", num_epochs=2, eval_freq=2, eval_iter=1,
+                    start_context="Every", tokenizer=tokenizer, max_steps=5, progress=False, log=None)
+    stopped = info.value
+    assert isinstance(stopped, KeyboardInterrupt)  # code that stops on Ctrl-C still does
+    assert (stopped.steps_done, stopped.total_steps, stopped.epoch, stopped.num_epochs) == (3, 5, 1, 1)
+    assert stopped.history.steps == [0, 2] and len(stopped.history.learning_rates) == 3
+    assert str(stopped) == "training stopped by Ctrl-C after 3 of 5 steps, in epoch 1 of 1"
+
+
+def test_ctrl_c_during_training_says_where_it_stopped_and_that_nothing_was_saved(capsys, tmp_path, monkeypatch):
+    interrupt_after(monkeypatch, 2)
+    monkeypatch.chdir(tmp_path)
+    _, last = stopped_by_ctrl_c(capsys, [*CLI_RUN, "--max-steps", "6"])
+    assert last == ("python -m helpers.train: stopped by Ctrl-C after 2 of 6 steps, in epoch 1 of 1; nothing was "
+                    "saved (no --out folder was given)")
+    assert list(tmp_path.iterdir()) == []
+
+    interrupt_after(monkeypatch, 1)
+    _, last = stopped_by_ctrl_c(capsys, [*CLI_RUN, "--max-steps", "6", "--out", "run"])
+    assert last == (f"python -m helpers.train: stopped by Ctrl-C after 1 of 6 steps, in epoch 1 of 1; nothing was "
+                    f"saved into {tmp_path.resolve() / 'run'} (the checkpoint is written only when training ends; "
+                    "for a shorter run, give --max-steps or fewer --epochs)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_with_overwrite_keeps_the_earlier_checkpoint(capsys, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    save_checkpoint(run, micro_model(), MICRO)
+    before = {path.name: path.read_bytes() for path in run.iterdir()}
+    interrupt_after(monkeypatch, 2)
+    out, last = stopped_by_ctrl_c(capsys, [*CLI_RUN, "--max-steps", "6", "--out", str(run), "--overwrite"])
+    assert f"--overwrite: the checkpoint in {run.resolve()} will be replaced when training ends" in out.splitlines()
+    assert last == (f"python -m helpers.train: stopped by Ctrl-C after 2 of 6 steps, in epoch 1 of 1; nothing was "
+                    f"saved: {run.resolve()} keeps its earlier checkpoint (the checkpoint is written only when "
+                    "training ends; for a shorter run, give --max-steps or fewer --epochs)")
+    assert {path.name: path.read_bytes() for path in run.iterdir()} == before
+
+
+def test_ctrl_c_before_training_says_so(capsys, tmp_path, monkeypatch):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "gpt2_encoding", interrupted)
+    _, last = stopped_by_ctrl_c(capsys, [*CLI_RUN, "--out", str(tmp_path / "run")])
+    assert last == (f"python -m helpers.train: stopped by Ctrl-C before training started; nothing was saved into "
+                    f"{(tmp_path / 'run').resolve()}")
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_saving_says_the_checkpoint_is_incomplete(capsys, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "save_checkpoint", interrupted)
+    _, last = stopped_by_ctrl_c(capsys, [*CLI_RUN, "--out", str(tmp_path / "run")])
+    assert last == (f"python -m helpers.train: stopped by Ctrl-C while saving the checkpoint; the checkpoint in "
+                    f"{(tmp_path / 'run').resolve()} is incomplete: run the training again to save a whole one")
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from matplotlib.figure import Figure
@@ -247,11 +247,12 @@ def draw_attention_dropout(weights: object, kept: object, p: float = 0.5) -> Fig
     return d.closed(fig)
 
 
-def _head_columns(ax, num_heads: int, d_in: int, boxes) -> None:
-    """One column per head (at most four drawn: 0, 1, ..., last), the inputs above, arrows down to y=4.43.
-
-    `boxes(h)` gives the three (text, kind) boxes of head h, top to bottom.
-    """
+def _head_columns(
+    ax, num_heads: int, d_in: int, head_dim: int, projections: Callable[[int], str], join: tuple[str, str]
+) -> None:
+    """One column per head (at most four drawn: 0, 1, ..., last) below the inputs: `projections(h)`, causal
+    attention, the head's `head_dim` outputs; then the box at y=4.45 that joins the heads, `join` being its
+    (text before the joined shape, kind)."""
     shown: list[int | None] = list(range(num_heads)) if num_heads <= 3 else [0, 1, None, num_heads - 1]
     col_w, dots_w, gap = 2.35, 0.45, 0.22
     total = sum(dots_w if h is None else col_w for h in shown) + gap * (len(shown) - 1)
@@ -264,13 +265,18 @@ def _head_columns(ax, num_heads: int, d_in: int, boxes) -> None:
                 d.label(ax, x + dots_w / 2, top + height / 2, "…", colour=INK, size=FS_TITLE)
             x += dots_w + gap
             continue
+        boxes = ((projections(h), "layer"), (f"causal attention\nsoftmax(Q Kᵀ / √{head_dim}) V", "op"),
+                 (f"head {h}\n(batch, num_tokens, {head_dim})", "data"))
         cx = x + col_w / 2
         d.arrow(ax, [(cx, 1.08), (cx, rows[0][0] - 0.02)])
-        for i, ((top, height), (text, kind)) in enumerate(zip(rows, boxes(h), strict=True)):
+        for i, ((top, height), (text, kind)) in enumerate(zip(rows, boxes, strict=True)):
             d.box(ax, x, top, col_w, height, text, kind=kind, size=FS_SMALL)
             bottom = rows[i + 1][0] - 0.02 if i + 1 < len(rows) else 4.43
             d.arrow(ax, [(cx, top + height), (cx, bottom)])
         x += col_w + gap
+    text, kind = join
+    d.box(ax, 0.5, 4.45, WIDTH - 1.0, 0.45, f"{text} (batch, num_tokens, {num_heads} × {head_dim} = "
+          f"{num_heads * head_dim})", kind=kind, size=FS_SMALL)
 
 
 def _check_heads(num_heads: int, *sizes: int) -> None:
@@ -284,13 +290,9 @@ def draw_multihead_wrapper(num_heads: int = 12, d_in: int = 768, d_out: int = 64
     _check_heads(num_heads, d_in, d_out)
     fig, ax = d.canvas(WIDTH, 5.5)
     d.title(ax, f"MultiHeadAttentionWrapper: {num_heads} separate CausalAttention heads")
-    _head_columns(ax, num_heads, d_in, lambda h: [
-        (f"CausalAttention {h}: its own\nW_query, W_key, W_value\n({d_in} × {d_out} each)", "layer"),
-        (f"causal attention\nsoftmax(Q Kᵀ / √{d_out}) V", "op"),
-        (f"head {h}\n(batch, num_tokens, {d_out})", "data"),
-    ])
-    d.box(ax, 0.5, 4.45, WIDTH - 1.0, 0.45, f"torch.cat: context vectors (batch, num_tokens, {num_heads} × {d_out} = "
-          f"{num_heads * d_out})", kind="accent", size=FS_SMALL)
+    _head_columns(ax, num_heads, d_in, d_out,
+                  lambda h: f"CausalAttention {h}: its own\nW_query, W_key, W_value\n({d_in} × {d_out} each)",
+                  ("torch.cat: context vectors", "accent"))
     d.label(ax, WIDTH / 2, 5.2, "no weights after the concatenation: each head's columns come from that head alone",
             size=FS_SMALL)
     return d.closed(fig)
@@ -305,13 +307,9 @@ def draw_multihead_attention(num_heads: int = 12, d_in: int = 768, d_out: int = 
     head_dim = d_out // num_heads
     fig, ax = d.canvas(WIDTH, 6.75)
     d.title(ax, f"Multi-head attention: {num_heads} heads of {head_dim} dimensions")
-    _head_columns(ax, num_heads, d_in, lambda h: [
-        (f"W_query, W_key, W_value:\ncolumns {h * head_dim}–{(h + 1) * head_dim - 1}", "layer"),
-        (f"causal attention\nsoftmax(Q Kᵀ / √{head_dim}) V", "op"),
-        (f"head {h}\n(batch, num_tokens, {head_dim})", "data"),
-    ])
-    d.box(ax, 0.5, 4.45, WIDTH - 1.0, 0.45, f"concatenate the heads: (batch, num_tokens, {num_heads} × {head_dim} = "
-          f"{d_out})", kind="op", size=FS_SMALL)
+    _head_columns(ax, num_heads, d_in, head_dim,
+                  lambda h: f"W_query, W_key, W_value:\ncolumns {h * head_dim}–{(h + 1) * head_dim - 1}",
+                  ("concatenate the heads:", "op"))
     d.arrow(ax, [(WIDTH / 2, 4.9), (WIDTH / 2, 5.18)])
     d.box(ax, 2.0, 5.2, WIDTH - 4.0, 0.45, f"out_proj: Linear({d_out}, {d_out}) mixes the heads", size=FS_SMALL)
     d.arrow(ax, [(WIDTH / 2, 5.65), (WIDTH / 2, 5.93)])
