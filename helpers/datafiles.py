@@ -174,6 +174,32 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def checked_shipped_file(path: str | os.PathLike | None, default: Path, sha256: str | None, what: str,
+                         shipped_name: str) -> tuple[Path, str]:
+    """The file to read, `path` or else the shipped file `default`, after checking it is there and its sha256.
+
+    Returns the file and the name to show in messages: `shipped_name` (the shipped file's path in the checkout, as
+    `git checkout --` takes it) or `path` as given. `what` names the data in the message of a missing file ("the SMS
+    Spam Collection"). `sha256=None` skips the check, for a file of the learner's own.
+    """
+    file = Path(path) if path is not None else default
+    shown = shipped_name if path is None else str(path)
+    if not file.is_file():
+        where = ("it ships with the course repository: clone the repository (or download it again) and install it "
+                 "with `pip install -e .`") if path is None else "check the path"
+        raise FileNotFoundError(f"{what} is missing: no file at {shown}; {where}")
+    if sha256 is not None:
+        actual = sha256_of(file)
+        if actual != sha256:
+            fix = (f"restore the original with `git checkout -- {shown}` (or download the course again)"
+                   if path is None else "use an unchanged copy, or pass sha256=None to read a file of your own")
+            raise DataIntegrityError(
+                f"the data file {shown} was edited or is damaged: its sha256 is {actual}, expected {sha256}. Fix: "
+                f"{fix}.", name=shown, target=file, cause=f"sha256 {actual[:12]}…, expected {sha256[:12]}…",
+            )
+    return file, shown
+
+
 # (path, size, mtime_ns) of files already verified in this process, so repeated fetches stay cheap.
 _verified: set[tuple[str, int, int]] = set()
 

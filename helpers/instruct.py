@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from helpers.checks import check_flag, check_int, plural
-from helpers.datafiles import DataIntegrityError, sha256_of
+from helpers.datafiles import checked_shipped_file
 from helpers.gpt2_tokenizer import ENDOFTEXT_ID
 
 __all__ = [
@@ -65,21 +65,8 @@ IGNORE_INDEX = -100  # the target that PyTorch's cross_entropy leaves out (its d
 
 def _read_json(path: str | os.PathLike | None, default: Path, sha256: str | None) -> tuple[Any, str]:
     """The parsed JSON of the shipped file `default` (or of `path`), after checking its sha256; and its shown name."""
-    file = Path(path) if path is not None else default
-    shown = str(default.relative_to(_CHECKOUT)) if path is None else str(path)
-    if not file.is_file():
-        where = ("it ships with the course repository: clone the repository (or download it again) and install it "
-                 "with `pip install -e .`") if path is None else "check the path"
-        raise FileNotFoundError(f"the instruction data is missing: no file at {shown}; {where}")
-    if sha256 is not None:
-        actual = sha256_of(file)
-        if actual != sha256:
-            fix = (f"restore the original with `git checkout -- {shown}` (or download the course again)"
-                   if path is None else "use an unchanged copy, or pass sha256=None to read a file of your own")
-            raise DataIntegrityError(
-                f"the data file {shown} was edited or is damaged: its sha256 is {actual}, expected {sha256}. Fix: "
-                f"{fix}.", name=shown, target=file, cause=f"sha256 {actual[:12]}…, expected {sha256[:12]}…",
-            )
+    file, shown = checked_shipped_file(path, default, sha256, "the instruction data",
+                                       str(default.relative_to(_CHECKOUT)))
     try:
         return json.loads(file.read_text(encoding="utf-8")), shown
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from helpers.checks import check_int, check_text, plural
-from helpers.datafiles import DataIntegrityError, data_dir, sha256_of
+from helpers.datafiles import checked_shipped_file, data_dir
 from helpers.gpt2_tokenizer import ENDOFTEXT_ID
 
 __all__ = [
@@ -62,21 +62,7 @@ def load_sms_spam(
     (`sha256=None` skips the check, for a file of your own). Each line is `label<TAB>text`, split at the first tab:
     the file is not CSV, and a CSV reader would merge lines at a message's stray quote character.
     """
-    file = Path(path) if path is not None else SMS_SPAM_FILE
-    shown = _SHOWN_NAME if path is None else str(path)
-    if not file.is_file():
-        where = ("it ships with the course repository: clone the repository (or download it again) and install it "
-                 "with `pip install -e .`") if path is None else "check the path"
-        raise FileNotFoundError(f"the SMS Spam Collection is missing: no file at {shown}; {where}")
-    if sha256 is not None:
-        actual = sha256_of(file)
-        if actual != sha256:
-            fix = (f"restore the original with `git checkout -- {_SHOWN_NAME}` (or download the course again)"
-                   if path is None else "use an unchanged copy, or pass sha256=None to read an edited file")
-            raise DataIntegrityError(
-                f"the data file {shown} was edited or is damaged: its sha256 is {actual}, expected {sha256}. Fix: "
-                f"{fix}.", name=_SHOWN_NAME, target=file, cause=f"sha256 {actual[:12]}…, expected {sha256[:12]}…",
-            )
+    file, shown = checked_shipped_file(path, SMS_SPAM_FILE, sha256, "the SMS Spam Collection", _SHOWN_NAME)
     lines = file.read_text(encoding="utf-8").split("\n")
     if lines[-1] == "":
         lines.pop()  # a newline after the last line
