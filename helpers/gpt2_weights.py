@@ -1,8 +1,10 @@
 """Moving weights between our `GPTModel` and Hugging Face's GPT-2, and loading OpenAI's pretrained GPT-2.
 
-Built in notebooks/06_gpt_model.ipynb, section 4.8 ("The same architecture as OpenAI's GPT-2"). `transformers` is
-imported only inside the functions that need it, so `import helpers.gpt2_weights` stays fast. `save_random_gpt2`
-writes a small GPT-2 with random weights in OpenAI's format, the offline stand-in for the exercises of chapter 5.
+Built in notebooks/06_gpt_model.ipynb, section 4.8 ("The same architecture as OpenAI's GPT-2"); in
+notebooks/07_pretraining.ipynb, section 5.5, the learner writes the book's `load_weights_into_gpt`, proved there to
+give `load_pretrained_gpt2`'s weights. `transformers` is imported only inside the functions that need it, so
+`import helpers.gpt2_weights` stays fast. `save_random_gpt2` writes a small GPT-2 with random weights in OpenAI's
+format, the offline stand-in for section 5.5 and the exercises of chapter 5.
 """
 
 from __future__ import annotations
@@ -306,16 +308,29 @@ def config_from_gpt2_tensors(hf_state_dict: Mapping[str, torch.Tensor], n_heads:
 
 
 def save_random_gpt2(folder: str | Path, emb_dim: int = 32, n_layers: int = 2, n_heads: int = 2,
-                     context_length: int = 256, seed: int = 123) -> Path:
+                     context_length: int = 256, seed: int = 123, all_random: bool = False) -> Path:
     """Save a small GPT-2 with random weights in the Hugging Face format (as OpenAI's are): `load_pretrained_gpt2`
     reads it like the real one, without internet. `TINY_CONFIG` by default, with GPT-2's query/key/value biases and a
-    context of 256. Returns the folder."""
+    context of 256. Its biases and LayerNorm scales and shifts are GPT-2's initial zeros and ones, unless
+    `all_random` draws them too (then a loader that mixes up two of them gives other logits). Returns the folder."""
     from transformers import GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
 
     cfg = {**TINY_CONFIG, "emb_dim": emb_dim, "n_layers": n_layers, "n_heads": n_heads,
            "context_length": context_length, "qkv_bias": True}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(hf_config_from_gpt(cfg))
-    model.save_pretrained(folder)
+        if all_random:
+            with torch.no_grad():
+                for name, param in model.named_parameters():
+                    if name.endswith("bias") or ".ln_" in name:
+                        param.normal_(0.0, 0.5)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # one small file: no "Writing model shards" bar
+    try:
+        model.save_pretrained(folder)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     return Path(folder)

@@ -50,7 +50,7 @@ __all__ = ["PRESETS", "RECIPES", "main"]
 PRESETS: dict[str, dict[str, Any]] = {"tiny": TINY_CONFIG, "124M": {**GPT_CONFIG_124M, "context_length": 256}}
 # Each preset's training recipe, the command's defaults: tiny is notebook 07's run, 124M the book's (section 5.2).
 RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {"epochs": 5, "batch_size": 4, "lr": 1e-2, "weight_decay": 0.1, "eval_freq": 12, "eval_iter": 2},
+    "tiny": {"epochs": 10, "batch_size": 4, "lr": 1e-2, "weight_decay": 0.1, "eval_freq": 12, "eval_iter": 2},
     "124M": {"epochs": 10, "batch_size": 2, "lr": 4e-4, "weight_decay": 0.1, "eval_freq": 5, "eval_iter": 5},
 }
 

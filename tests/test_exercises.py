@@ -434,6 +434,17 @@ def test_4_1():
     unanswered("4.1", attention=..., feed_forward=...)
 
 
+def test_4_1_names_every_wrong_count_at_once():
+    message = wrong("4.1", 2_359_296, 4_718_592)
+    assert "`attention` counts the weight matrices only" in message
+    assert "`feed_forward` counts the weight matrices only" in message
+    message = wrong("4.1", 2_360_064 + 1024**2, 4_722_433)
+    assert "`attention` also counts the causal mask" in message
+    assert "`feed_forward` is 4,722,433, not the number of parameters of the block's ff module" in message
+    message = wrong("4.1", 2_360_064, 1)
+    assert "`attention`" not in message and "`feed_forward` is 1," in message  # the right count is not named
+
+
 def gpt2_answers(**changes):
     names = {"gpt2-medium": "gpt2-medium (355M)", "gpt2-large": "gpt2-large (774M)", "gpt2-xl": "gpt2-xl (1558M)"}
     configs = {name: {**GPT_CONFIG_124M, **GPT2_SIZES[size]} for name, size in names.items()}
@@ -520,6 +531,17 @@ def test_5_1():
     at_1 = torch.softmax(LOGITS, dim=0)[6].item()
     assert "is the probability at temperature 1" in wrong("5.1", {1: 0, 0.1: 0, 5: 32}, at_1, LOGITS, VOCAB)
     assert "`counts[5]`" in unanswered("5.1", {1: 0, 0.1: 0, 5: ...}, ..., LOGITS, VOCAB)
+
+
+def test_5_1_names_every_wrong_field_at_once():
+    exact = torch.softmax(LOGITS / 5, dim=0)[6].item()
+    message = wrong("5.1", {1: 3, 0.1: 0, 5: 43}, 0.5, LOGITS, VOCAB)
+    assert "at temperature 1, 'pizza' is drawn another number of times than 3" in message
+    assert "at temperature 5, 'pizza' is drawn another number of times than 43" in message
+    assert "`probability` = 0.5000 is not the probability of 'pizza' at temperature 5" in message
+    assert "temperature 0.1" not in message  # the right count is not named
+    message = wrong("5.1", {1: 0, 0.1: 0, 5: 0.032}, round(exact, 4) + 0.01, LOGITS, VOCAB)
+    assert "counts[5] = 0.032 looks like a fraction" in message and "`probability` =" in message
 
 
 def test_5_2():

@@ -19,6 +19,7 @@ from helpers.gpt2_weights import (
     hf_state_dict_from_gpt,
     load_pretrained_gpt2,
     load_state_dict_strict,
+    save_random_gpt2,
 )
 
 TINY = {"vocab_size": 97, "context_length": 12, "emb_dim": 16, "n_heads": 4, "n_layers": 2, "drop_rate": 0.1,
@@ -147,6 +148,25 @@ def test_load_pretrained_safetensors_with_explicit_heads(tmp_path):
     with pytest.raises(ValueError, match=r"emb_dim=16 is not one of GPT-2's sizes \[768, 1024, 1280, 1600\]"):
         load_pretrained_gpt2(path)
     assert load_pretrained_gpt2(path, n_heads=4).cfg == TINY
+
+
+def test_save_random_gpt2_draws_biases_and_norms_only_when_asked(tmp_path, capsys):
+    """The offline stand-in for OpenAI's file: GPT-2's initial zeros and ones by default, every tensor random with
+    all_random (so that a loader mixing up two biases or norms gives other logits), and no progress bar."""
+    plain = load_pretrained_gpt2(save_random_gpt2(tmp_path / "plain") / "model.safetensors", n_heads=2)
+    folder = save_random_gpt2(tmp_path / "random", all_random=True)
+    assert "Writing model shards" not in capsys.readouterr().err
+    model = load_pretrained_gpt2(folder / "model.safetensors", n_heads=2)
+    for name, value in plain.state_dict().items():
+        if name.endswith(("bias", "scale", "shift")):
+            assert len(value.unique()) == 1, name  # zeros or ones
+            assert len(model.state_dict()[name].unique()) == value.numel(), name  # all different
+        else:  # the weight matrices are the same draws
+            assert torch.equal(value, model.state_dict()[name]), name
+    hf_model = GPT2LMHeadModel.from_pretrained(folder).eval()
+    idx = torch.randint(0, 50257, (2, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(model(idx), logits_of(hf_model, idx))
 
 
 def test_load_pretrained_missing_file(tmp_path):

@@ -65,3 +65,17 @@ def test_returns_a_figure_already_closed_from_pyplot(name):
     assert isinstance(fig, Figure)
     assert fig not in [plt.figure(n) for n in plt.get_fignums()]  # so a notebook cell shows it once
     assert plt.get_fignums() == []
+
+
+def test_plot_temperatures_draws_the_learners_softmax():
+    """Given the learner's `softmax_with_temperature`, the bars are its probabilities, called once per temperature."""
+    calls = []
+
+    def halves(logits, temperature):
+        calls.append(temperature)
+        return torch.full_like(logits, 0.5)
+
+    fig = plots.plot_temperatures(torch.tensor([1.0, 2.0, 0.5]), list("abc"), [1, 0.1], halves)
+    assert calls == [1, 0.1]
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == [0.5] * 6

@@ -332,7 +332,7 @@ def test_help_shows_every_option_with_help_and_default(capsys, monkeypatch):
         assert text, f"{flag} has no help text"
         if flag not in switches:
             assert "(default: " in text, f"{flag} shows no default: {text!r}"
-    assert entries["--epochs"].endswith("(default: the preset's recipe: tiny 5, 124M 10)")
+    assert entries["--epochs"].endswith("(default: the preset's recipe: tiny 10, 124M 10)")
     assert entries["--lr"].endswith("(default: the preset's recipe: tiny 0.01, 124M 0.0004)")
     assert entries["--context-length"].endswith("(default: the preset's: tiny 32, 124M 256)")
     assert entries["--out"].endswith("one that already holds a checkpoint needs --overwrite (default: nothing is "

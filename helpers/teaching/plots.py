@@ -362,13 +362,18 @@ def plot_losses(
                                       "upper right")
 
 
-def plot_temperatures(logits: torch.Tensor, labels: Sequence[str], temperatures: Sequence[float]) -> Figure:
-    """Bar chart of softmax(logits / T) for each temperature T, one group of bars per token."""
+def plot_temperatures(
+    logits: torch.Tensor, labels: Sequence[str], temperatures: Sequence[float],
+    softmax_with_temperature: Callable[[torch.Tensor, float], torch.Tensor] | None = None,
+) -> Figure:
+    """Bar chart of softmax(logits / T) for each temperature T, one group of bars per token; computed by the
+    learner's `softmax_with_temperature(logits, T)` when given."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     positions = torch.arange(len(labels), dtype=torch.float32)
     width = 0.8 / len(temperatures)
     for i, t in enumerate(temperatures):
-        probas = torch.softmax(logits / t, dim=0)
+        probas = (softmax_with_temperature(logits, t) if softmax_with_temperature is not None
+                  else torch.softmax(logits / t, dim=0))
         ax.bar((positions + i * width).numpy(), probas.numpy(), width, label=f"Temperature = {t}")
     ax.set_ylabel("Probability")
     ax.set_xticks((positions + width * (len(temperatures) - 1) / 2).numpy(), labels, rotation=90)

@@ -49,8 +49,38 @@ def _verdict_token_ids() -> list[int]:
     return gpt2_encoding().encode(load_text("the-verdict.txt"), allowed_special={ENDOFTEXT})
 
 
-
 TEMPERATURES_5_1 = (1, 0.1, 5)
+
+
+def _count_problem_5_1(count: Any, t: float, expected: int) -> str | None:
+    """What is wrong with the learner's count of 'pizza' at temperature `t` (None when it is right)."""
+    try:
+        value = as_number(count, f"counts[{t}]")
+    except Wrong as err:
+        return str(err)
+    if 0 < value < 1:
+        return f"counts[{t}] = {value} looks like a fraction; give how many of the 1,000 draws are 'pizza'"
+    if value != expected:
+        return (f"at temperature {t}, 'pizza' is drawn another number of times than {value:g}: run "
+                f"print_sampled_tokens on the probabilities at temperature {t} and read the 'pizza' line")
+    return None
+
+
+def _probability_problem_5_1(probability: Any, sampled_at_5: int, exact: Mapping[float, float]) -> str | None:
+    """What is wrong with the learner's probability of 'pizza' at temperature 5 (None when it is right)."""
+    try:
+        given = as_number(probability, "`probability`")
+    except Wrong as err:
+        return str(err)
+    if abs(given - sampled_at_5 / 1000) < 5e-5 and abs(given - exact[5]) > 5e-4:
+        return (f"`probability` = {given:.4f} is the sampled frequency ({sampled_at_5} / 1,000), which changes with "
+                "the seed; the exact probability is what the sampling draws from")
+    if abs(given - exact[1]) < 5e-5:
+        return f"`probability` = {given:.4g} is the probability at temperature 1; the question asks about temperature 5"
+    if abs(given - exact[5]) > 5e-4:
+        return (f"`probability` = {given:.4f} is not the probability of 'pizza' at temperature 5: compute it from "
+                "next_token_logits, without sampling")
+    return None
 
 
 @exercise("5.1", "07_pretraining", "how often is 'pizza' sampled?")
@@ -58,23 +88,12 @@ def _check_5_1(counts: Any, probability: Any, logits: torch.Tensor, vocab: Mappi
     pizza = vocab["pizza"]
     counts = as_mapping(counts, "`counts`", list(TEMPERATURES_5_1))
     expected = {t: int(_sample_counts(torch.softmax(logits / t, dim=0))[pizza]) for t in TEMPERATURES_5_1}
-    for t in TEMPERATURES_5_1:
-        value = as_number(counts[t], f"counts[{t}]")
-        if 0 < value < 1:
-            raise Wrong(f"counts[{t}] = {value} looks like a fraction; give how many of the 1,000 draws are 'pizza'")
-        if value != expected[t]:
-            raise Wrong(f"at temperature {t}, 'pizza' is drawn another number of times than {value:g}: run "
-                        f"print_sampled_tokens on the probabilities at temperature {t} and read the 'pizza' line")
     exact = {t: torch.softmax(logits / t, dim=0)[pizza].item() for t in TEMPERATURES_5_1}
-    given = as_number(probability, "`probability`")
-    if abs(given - expected[5] / 1000) < 5e-5 and abs(given - exact[5]) > 5e-4:
-        raise Wrong(f"{given:.4f} is the sampled frequency ({expected[5]} / 1,000), which changes with the seed; the "
-                    "exact probability is what the sampling draws from")
-    if abs(given - exact[1]) < 5e-5:
-        raise Wrong(f"{given:.4g} is the probability at temperature 1; the question asks about temperature 5")
-    if abs(given - exact[5]) > 5e-4:
-        raise Wrong(f"{given:.4f} is not the probability of 'pizza' at temperature 5: compute it from "
-                    "next_token_logits, without sampling")
+    problems = [_count_problem_5_1(counts[t], t, expected[t]) for t in TEMPERATURES_5_1]
+    problems.append(_probability_problem_5_1(probability, expected[5], exact))
+    problems = [problem for problem in problems if problem]  # every wrong field at once
+    if problems:
+        raise Wrong("; ".join(problems))
     return (f"'pizza' is drawn {expected[1]} times at temperature 1, {expected[0.1]} at 0.1 and {expected[5]} at 5. "
             f"Its exact probability at temperature 5 is {exact[5]:.4f}, so {1000 * exact[5]:.0f} in 1,000 on average; "
             "reading it from the softmax is faster than sampling, and exact.")
@@ -151,7 +170,7 @@ def _check_5_3(settings: Any, generate: Any) -> str:
 
 @exercise("5.4", "07_pretraining", "resume training from a checkpoint")
 def _check_5_4(resume: Any, checkpoint: Path, train_loader: Any) -> str:
-    saved = torch.load(checkpoint, weights_only=True)
+    saved = torch.load(checkpoint, weights_only=True, map_location="cpu")  # saved from any device
     saved_step = max((int(s["step"]) for s in saved["optimizer_state_dict"]["state"].values()), default=0)
     result = call(f"{name_of(resume)}(checkpoint)", resume, checkpoint)
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module)
@@ -178,7 +197,7 @@ def _check_5_4(resume: Any, checkpoint: Path, train_loader: Any) -> str:
     unseen = torch.ones(model.tok_emb.weight.shape[0], dtype=torch.bool)
     unseen[torch.tensor(sorted(set(_verdict_token_ids())))] = False
     before = saved["model_state_dict"]["tok_emb.weight"][unseen]
-    if not torch.allclose(model.tok_emb.weight.detach()[unseen], before * factor, rtol=1e-4, atol=1e-6):
+    if not torch.allclose(model.tok_emb.weight.detach().cpu()[unseen], before * factor, rtol=1e-4, atol=1e-6):
         raise Wrong("the model did not continue from the saved weights (its embedding rows of tokens that never occur "
                     "in the text are not the saved ones, shrunk by weight decay): load the saved model state")
     return (f"the optimizer went on from step {saved_step} to {steps} (one epoch of {per_epoch} steps), and the model "
@@ -208,9 +227,10 @@ def _check_5_5(model: Any, train_loss: Any, val_loss: Any) -> str:
     train_loader, val_loader = _verdict_loaders()
     was_training = model.training
     model.eval()
+    device = model.tok_emb.weight.device  # wherever the learner put the model (cpu, cuda, mps)
     with torch.no_grad():
-        expected = {"train_loss": calc_loss_loader(train_loader, model, "cpu"),
-                    "val_loss": calc_loss_loader(val_loader, model, "cpu")}
+        expected = {"train_loss": calc_loss_loader(train_loader, model, device),
+                    "val_loss": calc_loss_loader(val_loader, model, device)}
     model.train(was_training)
     given = {"train_loss": as_number(train_loss, "`train_loss`"), "val_loss": as_number(val_loss, "`val_loss`")}
     close = {name: abs(given[name] - expected[name]) < 6e-3 for name in given}
@@ -249,7 +269,8 @@ def _check_5_6(models: Any, texts: Any) -> str:
         if not isinstance(model, GPTModel):
             raise Wrong(f"models[{name!r}] should be a GPTModel (from load_pretrained_gpt2), got {describe(model)}")
         was_training = model.training
-        out = generate(model.eval(), prompt, NEW_TOKENS_5_6, model.cfg["context_length"])
+        idx = prompt.to(model.tok_emb.weight.device)  # wherever the learner put the model
+        out = generate(model.eval(), idx, NEW_TOKENS_5_6, model.cfg["context_length"])
         model.train(was_training)
         greedy[name] = tokenizer.decode(out[0].tolist())
     sizes = {name: count_parameters(model) for name, model in models.items()}
