@@ -37,6 +37,7 @@ from helpers.teaching.diagrams import (
     draw_embedding_lookup,
     draw_encoder_decoder,
     draw_feed_forward,
+    draw_finetuning_kinds,
     draw_generation_loop,
     draw_generation_strip,
     draw_gpt_architecture,
@@ -180,6 +181,7 @@ CASES = {
     "draw_lr_schedule": lambda: draw_lr_schedule({"D.1: warmup, then constant": LRS_CONSTANT,
                                                   "D.2: warmup, then cosine decay": LRS_COSINE}, 27),
     "draw_training_runs": lambda: draw_training_runs({"train_model_simple": RUN_SIMPLE, "train_model": RUN_D4}, 12),
+    "draw_finetuning_kinds": lambda: draw_finetuning_kinds(),
     "draw_classifier_head": lambda: draw_classifier_head(),
     "draw_last_token": lambda: draw_last_token(),
     "draw_lora": lambda: draw_lora(),
@@ -517,18 +519,6 @@ def test_training_runs_show_each_runs_losses_and_rates():
     losses, rates = fig.axes[1], fig.axes[2]
     assert [list(line.get_xdata()) for line in losses.lines[:2]] == [[0, 12, 24, 36]] * 2
     assert list(rates.lines[1].get_ydata()) == RUN_D4[2]
-
-
-def test_classifier_diagrams():
-    text = all_text(draw_classifier_head())
-    assert "out_head: Linear(768, 50,257)" in text and "new out_head: Linear(768, 2)" in text
-    assert "pretrained GPT-2" in text and "transformer blocks 1 to 11" in text
-    text = all_text(draw_classifier_head(emb_dim=32, n_layers=2, model_name="small random GPT"))
-    assert "small random GPT" in text and "pretrained GPT-2" not in text
-    assert "transformer block 1" in text and "blocks 1 to 1" not in text and "Linear(32, 50,257)" in text
-    assert "position 3: sees all" in all_text(draw_last_token())
-    text = all_text(draw_lora(768, 768, rank=8, alpha=16))
-    assert "× alpha / r = 16 / 8 = 2" in text and "12,288" in text and "589,824" in text
 
 
 def test_instruction_diagrams():

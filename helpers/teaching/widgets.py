@@ -190,7 +190,7 @@ def attention_explorer(
     )
 
 
-# --- 09_classification_finetuning (beyond the book: "A spam-probability explorer", after section 6.7) ---
+# --- 09_classification_finetuning (beyond the book: "A spam-probability explorer", after the exercises) ---
 
 
 def spam_explorer(

@@ -19,7 +19,12 @@ from helpers.teaching.diagrams.attention import (
     draw_multihead_wrapper,
     draw_qkv_projections,
 )
-from helpers.teaching.diagrams.classifier import draw_classifier_head, draw_last_token, draw_lora
+from helpers.teaching.diagrams.classifier import (
+    draw_classifier_head,
+    draw_finetuning_kinds,
+    draw_last_token,
+    draw_lora,
+)
 from helpers.teaching.diagrams.embeddings import draw_embedding_lookup, draw_input_embeddings
 from helpers.teaching.diagrams.gpt import (
     draw_feed_forward,
@@ -66,6 +71,7 @@ __all__ = [
     "draw_cross_entropy",
     "draw_embedding_lookup",
     "draw_feed_forward",
+    "draw_finetuning_kinds",
     "draw_generation_loop",
     "draw_generation_strip",
     "draw_gpt_architecture",

@@ -1,7 +1,8 @@
 """The diagrams of notebook 09_classification_finetuning (book chapter 6, "Fine-tuning for classification").
 
-`draw_classifier_head` (section 6.5, "Adding a classification head"), `draw_last_token` (6.6, "Calculating the
-classification loss and accuracy") and `draw_lora` (appendix E.1, "Introduction to LoRA").
+`draw_finetuning_kinds` (section 6.1, "Different categories of fine-tuning"), `draw_classifier_head` (6.5, "Adding a
+classification head"), `draw_last_token` (6.6, "Calculating the classification loss and accuracy") and `draw_lora`
+(appendix E.1, "Introduction to LoRA").
 """
 
 from __future__ import annotations
@@ -13,44 +14,137 @@ from matplotlib.figure import Figure
 from helpers.teaching.diagrams import draw as d
 from helpers.teaching.diagrams.draw import FS, FS_SMALL, INK, MUTED, WIDTH
 
-__all__ = ["draw_classifier_head", "draw_last_token", "draw_lora"]
+__all__ = ["draw_classifier_head", "draw_finetuning_kinds", "draw_last_token", "draw_lora"]
+
+# The notebook that does each kind of fine-tuning, and the book's chapter it follows (section 6.1's figure).
+FINETUNING_NOTEBOOKS = {"classification": ("6", "09_classification_finetuning"),
+                        "instruction": ("7", "10_instruction_finetuning")}
+
+
+def _fit(text: str, width: float, size: float = FS_SMALL) -> tuple[str, str]:
+    """The words of `text` that fit on one line `width` inches wide, and the rest."""
+    words, line = text.split(), ""
+    for i, word in enumerate(words):
+        longer = f"{line} {word}" if line else word
+        if line and d.text_width(longer, size) > width:
+            return line, " ".join(words[i:])
+        line = longer
+    return line, ""
+
+
+def _two_lines(text: str, width: float, size: float = FS_SMALL) -> str:
+    """`text` on at most two lines `width` inches wide; what does not fit is cut, with "…" at the end."""
+    first, rest = _fit(text, width, size)
+    if not rest:
+        return first
+    second, cut = _fit(rest, width, size)
+    while cut and second and d.text_width(second + " …", size) > width:
+        second, cut = second.rsplit(" ", 1)[0] if " " in second else "", "…"
+    return f"{first}\n{second} …" if cut else f"{first}\n{second}"
+
+
+def draw_finetuning_kinds(
+    message: str = "You are a winner you have been specially selected to receive $1000 cash or a $2000 award.",
+    class_names: Sequence[str] = ("not spam", "spam"), answer: int = 1,
+    instruction: str = "Is this text spam? Answer yes or no:", response: str = "Yes.",
+) -> Figure:
+    """The two kinds of fine-tuning, side by side: classification (a message in, one of a fixed set of classes out)
+    and instruction fine-tuning (an instruction in, a response in words out), with the notebook of each.
+
+    `message` is classified (its class: `class_names[answer]`) and, after `instruction`, answered in words
+    (`response`)."""
+    if not isinstance(message, str) or not message.strip():
+        raise ValueError(f"message must be a non-empty text, got {message!r}")
+    if not 2 <= len(class_names) <= 4 or len(set(class_names)) != len(class_names) or not all(class_names):
+        raise ValueError(f"class_names must hold 2 to 4 different, non-empty names, got {list(class_names)}")
+    if not 0 <= answer < len(class_names):
+        raise ValueError(f"answer must index class_names (0 to {len(class_names) - 1}), got {answer}")
+    for name, text, room in (("instruction", instruction, 3.8), ("response", response, 2.2)):
+        if not text.strip() or "\n" in text or d.text_width(text, FS_SMALL) > room:
+            raise ValueError(f"{name} must be one short line of text ({room} inches at most), got {text!r}")
+    message, instruction, response = (t.replace("$", r"\$") for t in (message, instruction, response))  # not math
+    class_names = [name.replace("$", r"\$") for name in class_names]
+    fig, ax = d.canvas(WIDTH, 4.75)
+    d.title(ax, "Two kinds of fine-tuning: a class out, or a response in words")
+    w, gap, top = 4.15, 0.3, 0.7
+    inner = w - 0.3
+    quoted, cut = _fit(f"'{message}", inner - 0.25)
+    columns = (
+        ("classification", "Classification fine-tuning", _two_lines(message, inner),
+         f"GPT with a new head: {len(class_names)} classes",
+         "Answers only with the classes it was trained on.\nNeeds less data and compute."),
+        ("instruction", "Instruction fine-tuning", f"{instruction}\n{quoted}{' …' if cut else ''}'",
+         "GPT with its next-token head",
+         "Answers many kinds of instructions, in words.\nNeeds more data and a larger model."),
+    )
+    for c, (kind, name, text_in, model_text, note) in enumerate(columns):
+        x = 0.2 + c * (w + gap)
+        chapter, notebook = FINETUNING_NOTEBOOKS[kind]
+        d.box(ax, x, top, w, 0.46, name, kind="accent", bold=True)
+        d.label(ax, x + w / 2, top + 0.68, f"book chapter {chapter} · notebook {notebook}")
+        d.box(ax, x, top + 0.95, w, 0.68, text_in, kind="data", size=FS_SMALL)
+        d.arrow(ax, [(x + w / 2, top + 1.63), (x + w / 2, top + 1.96)])
+        d.box(ax, x + 0.45, top + 1.98, w - 0.9, 0.46, model_text, kind="layer", size=FS_SMALL)
+        d.arrow(ax, [(x + w / 2, top + 2.44), (x + w / 2, top + 2.77)])
+        if kind == "classification":
+            cell = min(1.2, (w - 0.2) / len(class_names))
+            x_cells = x + (w - cell * len(class_names)) / 2
+            kinds = ["highlight" if i == answer else "data" for i in range(len(class_names))]
+            d.cells_row(ax, x_cells, top + 2.79, class_names, 0.42, kinds, widths=[cell] * len(class_names))
+        else:
+            d.box(ax, x + 0.95, top + 2.79, w - 1.9, 0.42, response, kind="highlight", size=FS_SMALL, rounded=False,
+                  lw=0.8)
+        d.label(ax, x + 0.1, top + 3.6, note, ha="left")
+    return d.closed(fig)
+
+
+def _blocks(first: int, last: int) -> str:
+    """'transformer block 1', 'transformer blocks 1 and 2' or 'transformer blocks 1 to 11'."""
+    if first == last:
+        return f"transformer block {first}"
+    return f"transformer blocks {first} {'and' if last == first + 1 else 'to'} {last}"
 
 
 def draw_classifier_head(
     emb_dim: int = 768, vocab_size: int = 50257, num_classes: int = 2, n_layers: int = 12,
-    class_names: Sequence[str] = ("not spam", "spam"), model_name: str = "pretrained GPT-2",
+    class_names: Sequence[str] = ("not spam", "spam"), model_name: str | None = None,
 ) -> Figure:
     """Fine-tuning for classification: the output head emb_dim -> vocab_size replaced by emb_dim -> num_classes.
 
-    `model_name` and the sizes say which model is drawn (the notebook passes its own: GPT-2 small with OpenAI's
-    weights, or the offline path's small random GPT)."""
+    `model_name` heads the left column (the notebook passes its own: GPT-2 small with OpenAI's weights, or the offline
+    path's small random GPT); without it the column is named by its sizes alone, which fit any model."""
     if len(class_names) != num_classes:
         raise ValueError(f"class_names must hold num_classes={num_classes} names, got {len(class_names)}")
-    if min(emb_dim, vocab_size, num_classes, n_layers) < 1 or n_layers < 2:
-        raise ValueError("emb_dim, vocab_size and num_classes must be >= 1 and n_layers >= 2")
-    fig, ax = d.canvas(WIDTH, 5.7)
-    d.title(ax, "From next-token prediction to classification: swap the output head")
+    if min(emb_dim, vocab_size, num_classes, n_layers) < 1:
+        raise ValueError(f"emb_dim, vocab_size, num_classes and n_layers must be >= 1, got emb_dim={emb_dim}, "
+                         f"vocab_size={vocab_size}, num_classes={num_classes}, n_layers={n_layers}")
+    if model_name is None:
+        model_name = f"GPT: {n_layers} block{'s' if n_layers > 1 else ''}, emb_dim {emb_dim}"
     w, pitch, h, top = 3.35, 0.66, 0.46, 1.25
+    stack = [("token + position embeddings", True)]
+    if n_layers > 1:
+        stack.append((_blocks(1, n_layers - 1), True))
+    stack += [(f"transformer block {n_layers}", False), ("final LayerNorm", False)]
+    fig, ax = d.canvas(WIDTH, 5.7 - (n_layers == 1) * pitch)
+    d.title(ax, "From next-token prediction to classification: swap the output head")
     columns = ((0.45, model_name, False), (WIDTH - 0.45 - w, "classifier (fine-tuned)", True))
-    frozen_blocks = "transformer block 1" if n_layers == 2 else f"transformer blocks 1 to {n_layers - 1}"
     for x, name, tuned in columns:
         d.label(ax, x + w / 2, top - 0.35, name, colour=INK, size=FS, bold=True)
-        parts = (("token + position embeddings", "frozen" if tuned else "layer"),
-                 (frozen_blocks, "frozen" if tuned else "layer"),
-                 (f"transformer block {n_layers}", "layer"), ("final LayerNorm", "layer"),
-                 (f"new out_head: Linear({emb_dim}, {num_classes})" if tuned else
-                  f"out_head: Linear({emb_dim}, {vocab_size:,})", "accent" if tuned else "layer"),
-                 (f"{num_classes} scores: {' / '.join(class_names)}" if tuned else
-                  f"{vocab_size:,} scores: the next token", "data"))
+        parts = [(text, "frozen" if tuned and frozen else "layer") for text, frozen in stack]
+        parts += [(f"new out_head: Linear({emb_dim}, {num_classes})" if tuned else
+                   f"out_head: Linear({emb_dim}, {vocab_size:,})", "accent" if tuned else "layer"),
+                  (f"{num_classes} scores: {' / '.join(class_names)}" if tuned else
+                   f"{vocab_size:,} scores: the next token", "data")]
         for k, (text, kind) in enumerate(parts):
             y = top + k * pitch
             if k:
                 d.arrow(ax, [(x + w / 2, y - pitch + h), (x + w / 2, y - 0.02)])
             d.box(ax, x, y, w, h, text, kind=kind, size=FS_SMALL)
-    y_head = top + 4 * pitch + h / 2
+    y_head = top + len(stack) * pitch + h / 2
     d.arrow(ax, [(0.45 + w + 0.1, y_head), (WIDTH - 0.55 - w, y_head)], "replace", at=(WIDTH / 2, y_head - 0.2),
             ha="center")
-    d.swatch(ax, 0.45, top + 6 * pitch + 0.05, "frozen", "frozen: requires_grad = False; the rest is trained")
+    d.swatch(ax, 0.45, top + (len(stack) + 2) * pitch + 0.05, "frozen",
+             "frozen: requires_grad = False; the rest is trained")
     return d.closed(fig)
 
 
