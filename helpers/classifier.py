@@ -3,7 +3,8 @@
 Built in notebooks/09_classification_finetuning.ipynb (book chapter 6): `load_base_model` in section 6.4
 ("Initializing a model with pretrained weights"), `add_classification_head` in 6.5, `calc_accuracy_loader`,
 `calc_loss_batch` and `calc_loss_loader` in 6.6, `train_classifier` in 6.7 (on the loop of `helpers.train`), and
-`classify_review` with `spam_probability` in 6.8. The data and its loaders are `helpers.spam`.
+`classify_review` with `spam_probability` in 6.8. The data and its loaders are `helpers.spam`. Beyond the book, "A real
+pretrained base, offline": `last_token_features`, what a frozen model (such as SmolLM2) hands a new head.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "calc_loss_loader",
     "classify_review",
     "evaluate_model",
+    "last_token_features",
     "load_base_model",
     "recipe",
     "spam_probability",
@@ -280,3 +282,55 @@ def classify_review(
     """
     logits = _last_token_logits(text, model, tokenizer, device, max_length, pad_token_id)
     return "spam" if torch.argmax(logits).item() == 1 else "not spam"
+
+
+# --- beyond the book: a frozen pretrained model's features, computed once ---------------------------------------------
+
+
+def _check_feature_args(model: Any, texts: Any, max_tokens: Any, end_token_id: Any, batch_size: Any) -> None:
+    if not isinstance(model, (GPTModel, LlamaModel)):
+        raise TypeError(f"model must be a helpers.gpt.GPTModel or helpers.llama.LlamaModel, got {type(model).__name__}")
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or not texts:
+        raise ValueError(f"texts must be a non-empty list of messages, got {texts!r:.60}")
+    for text in texts:
+        check_message(text)
+    check_int(max_tokens, "max_tokens")
+    check_int(batch_size, "batch_size")
+    check_int(end_token_id, "end_token_id", minimum=0, why="a token id")
+    if end_token_id >= model.cfg["vocab_size"]:
+        raise ValueError(f"end_token_id {end_token_id} is not a token of the model "
+                         f"(vocab_size {model.cfg['vocab_size']})")
+
+
+def last_token_features(
+    model: GPTModel | LlamaModel, tokenizer: Any, texts: list[str], max_tokens: int = 32, end_token_id: int = 0,
+    batch_size: int = 8,
+) -> torch.Tensor:
+    """(len(texts), emb_dim): each message's final hidden state (after the final norm) at its last token.
+
+    Each message is cut to its first `max_tokens` tokens and ends with `end_token_id` (SmolLM2's <|endoftext|> is 0),
+    whose hidden state, under the causal mask, has seen the whole message. Messages go through the model
+    `batch_size` at a time, padded on the right with `end_token_id`: padding after a token never changes that token's
+    hidden state, so every message gets what it would get alone. The model's output head is skipped (and left as it
+    was); no gradients are kept. A frozen model's features never change, so they are computed once.
+    """
+    _check_feature_args(model, texts, max_tokens, end_token_id, batch_size)
+    max_tokens = min(max_tokens, model.cfg["context_length"] - 1)  # room for the end token
+    head, model.out_head = model.out_head, nn.Identity()  # the model now returns its final hidden states
+    was_training = model.training
+    model.eval()
+    features = []
+    try:
+        device = next(model.parameters()).device
+        for start in range(0, len(texts), batch_size):
+            encoded = [tokenizer.encode(text)[:max_tokens] + [end_token_id] for text in texts[start:start + batch_size]]
+            longest = max(len(ids) for ids in encoded)
+            batch = torch.tensor([ids + [end_token_id] * (longest - len(ids)) for ids in encoded], device=device)
+            with torch.no_grad():
+                hidden = model(batch)  # (batch, longest, emb_dim)
+            last = torch.tensor([len(ids) - 1 for ids in encoded], device=device)
+            features.append(hidden[torch.arange(len(encoded), device=device), last])
+    finally:
+        model.out_head = head
+        model.train(was_training)
+    return torch.cat(features)

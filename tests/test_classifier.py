@@ -19,6 +19,7 @@ from helpers.classifier import (
     calc_loss_batch,
     calc_loss_loader,
     classify_review,
+    last_token_features,
     load_base_model,
     recipe,
     spam_probability,
@@ -516,3 +517,74 @@ def test_explorer_shows_the_probability_of_a_typed_message(spam_model, tokenizer
     with pytest.raises(ValueError, match="max_length"):
         spam_explorer(spam_model, tokenizer, max_length=0)
     plt.close("all")
+
+
+# --- beyond the book: last_token_features ----------------------------------------------------------------------------
+
+
+class ByteTokenizer:
+    """Token ids from the text's bytes, folded into a small vocabulary (enough to feed a small model)."""
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+
+    def encode(self, text: str) -> list[int]:
+        return [1 + byte % (self.vocab_size - 1) for byte in text.encode("utf-8")]
+
+
+def small_llama() -> torch.nn.Module:
+    from helpers.llama import SMOLLM2_CONFIG, LlamaModel
+
+    torch.manual_seed(0)
+    return LlamaModel({**SMOLLM2_CONFIG, "vocab_size": 101, "context_length": 32, "emb_dim": 24, "n_heads": 6,
+                       "n_kv_groups": 2, "n_layers": 2, "hidden_dim": 40})
+
+
+MESSAGES = ["Call now to win a prize!", "ok", "See you at the station at six, and bring the book you promised me"]
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt"])
+def test_last_token_features_are_each_messages_own_last_hidden_state(architecture):
+    """Batched with right padding, each message gets the hidden state it gets alone, at its end token."""
+    model = (small_llama() if architecture == "llama" else GPTModel({**SMALL, "context_length": 32})).eval()
+    tokenizer = ByteTokenizer(model.cfg["vocab_size"])
+    head = model.out_head
+    features = last_token_features(model, tokenizer, MESSAGES, max_tokens=20, batch_size=2)
+    assert features.shape == (3, model.cfg["emb_dim"]) and not features.requires_grad
+    assert model.out_head is head and not model.training  # the head is back; the model is as it was
+    for text, row in zip(MESSAGES, features, strict=True):
+        ids = torch.tensor([tokenizer.encode(text)[:20] + [0]])
+        model.out_head = torch.nn.Identity()
+        with torch.no_grad():
+            alone = model(ids)[0, -1]
+        model.out_head = head
+        torch.testing.assert_close(row, alone, atol=1e-5, rtol=1e-5)
+    model.train()
+    last_token_features(model, tokenizer, MESSAGES[:1])
+    assert model.training  # a model in training mode stays in it
+
+
+def test_last_token_features_cut_messages_to_max_tokens_and_the_context():
+    model = small_llama()
+    tokenizer = ByteTokenizer(model.cfg["vocab_size"])
+    long_text = MESSAGES[2] * 3  # 201 bytes, far beyond the context of 32
+    cut = last_token_features(model, tokenizer, [long_text], max_tokens=200)  # cut to 31 tokens + the end token
+    same = last_token_features(model, tokenizer, [long_text[:31]], max_tokens=200)
+    torch.testing.assert_close(cut, same)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"texts": "one message"}, ValueError, "non-empty list of messages"),
+    ({"texts": []}, ValueError, "non-empty list of messages"),
+    ({"texts": ["fine", "  "]}, ValueError, "the message is empty"),
+    ({"max_tokens": 0}, ValueError, "max_tokens"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"end_token_id": -1}, ValueError, "end_token_id"),
+    ({"end_token_id": 101}, ValueError, "end_token_id 101 is not a token of the model"),
+    ({"model": torch.nn.Linear(2, 2)}, TypeError, "model must be"),
+])
+def test_last_token_features_refuses_bad_input(kwargs, error, match):
+    model = small_llama()
+    arguments = {"model": model, "tokenizer": ByteTokenizer(101), "texts": MESSAGES, **kwargs}
+    with pytest.raises(error, match=match):
+        last_token_features(**arguments)
