@@ -39,8 +39,7 @@ __all__ = ["EXPLORER_TEXT", "Explorer", "attention_explorer", "chat_explorer", "
            "sliding_window_explorer", "spam_explorer", "tokenizer_explorer"]
 
 # at most 110 characters: ipywidgets cuts a longer text form
-EXPLORER_TEXT = ("An explorer: run this cell in JupyterLab or Colab to move its controls "
-                 "(the figure above is its first view).")
+EXPLORER_TEXT = "An explorer: run this cell in JupyterLab or Colab to move its controls."
 
 
 class Explorer(widgets.interactive):
