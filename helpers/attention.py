@@ -1,10 +1,9 @@
 """Causal and multi-head attention.
 
 Built in notebooks/05_attention.ipynb: `CausalAttention` in section 3.5 ("Hiding future words with causal
-attention"), `MultiHeadAttention` in section 3.6 ("Extending single-head attention to multi-head attention"),
-`attention_weights` for the figures of that notebook. The `kv_cache` argument of `MultiHeadAttention.forward`
-takes a `helpers.generate.KVCache`, introduced in notebooks/06_gpt_model.ipynb, section 4.9 ("Faster generation
-with a KV cache").
+attention"), `MultiHeadAttention` in section 3.6 ("Multi-head attention"), `attention_weights` for the figures of
+that notebook. The `kv_cache` argument of `MultiHeadAttention.forward` takes a `helpers.generate.KVCache`,
+introduced in notebooks/06_gpt_model.ipynb, "Beyond the book: faster generation with a KV cache".
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Byte pair encoding from scratch: GPT-2's byte table, its pre-tokenizing regex, and `BPETokenizer`.
 
 Built in notebooks/02_text_and_tokens.ipynb, "Beyond the book: byte pair encoding from scratch": `bytes_to_unicode`
-("The byte-to-character table"), `GPT2_PATTERN` ("The pre-tokenizing regex"), the merge loop (`merge_steps`,
-"Applying the merges") and `BPETokenizer` ("`BPETokenizer`, trained on the story"). Merging one pair and learning
-merges are in `helpers.merges`; GPT-2's own files are read by `helpers.gpt2_tokenizer`.
+("Bytes, and GPT-2's byte-to-unicode table"), `GPT2_PATTERN` ("The pre-tokenizing regex"), the merge loop
+(`merge_steps`, "The merge loop") and `BPETokenizer` ("`BPETokenizer`, trained on the story"). Merging one pair and
+learning merges are in `helpers.merges`; GPT-2's own files are read by `helpers.gpt2_tokenizer`.
 """
 
 from __future__ import annotations

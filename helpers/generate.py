@@ -1,9 +1,10 @@
 """Text generation: from a prompt's token ids to new tokens, one at a time, and the KV cache that makes it fast.
 
-Built in notebooks/06_gpt_model.ipynb: `text_to_token_ids`/`token_ids_to_text` and `generate_text_simple` in section
-4.7 ("Generating text"), `KVCache`, `new_kv_caches` and `generate(..., use_cache=True)` in "Beyond the book: faster
-generation with a KV cache". `sample_next_token` (temperature and top-k, the book's section 5.3 "Decoding strategies
-to control randomness") and the sampling options of `generate` are built in notebooks/07_pretraining.ipynb.
+Built in notebooks/06_gpt_model.ipynb: `generate_text_simple` in section 4.7 ("Generating text"), `KVCache`,
+`new_kv_caches` and `generate(..., use_cache=True)` in "Beyond the book: faster generation with a KV cache". Built in
+notebooks/07_pretraining.ipynb: `text_to_token_ids`/`token_ids_to_text` in section 5.1.1 ("Using GPT to generate
+text"), and `sample_next_token` (temperature and top-k, the book's section 5.3, "Decoding strategies to control
+randomness") with the sampling options of `generate`.
 """
 
 from __future__ import annotations

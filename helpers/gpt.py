@@ -1,9 +1,10 @@
 """The GPT-2 architecture: its configurations, its layers and the model.
 
 Built in notebooks/06_gpt_model.ipynb: `GPT_CONFIG_124M` in section 4.1 ("Coding an LLM architecture"),
-`LayerNorm` in 4.2, `GELU` and `FeedForward` in 4.3, `TransformerBlock` in 4.5, `GPTModel` and
-`parameter_counts` in 4.6. `TINY_CONFIG` is the small model trained in notebooks/07_pretraining.ipynb and, with a
-longer context, fine-tuned in notebooks/09_classification_finetuning.ipynb. Text generation is `helpers.generate`.
+`LayerNorm` in 4.2, `GELU` and `FeedForward` in 4.3, `TransformerBlock` in 4.5, `GPTModel` in 4.6, and
+`parameter_counts` in "Beyond the book: parameters, strict loading, memory layout" ("Where the parameters live").
+`TINY_CONFIG` is the small model trained in notebooks/07_pretraining.ipynb and, with a longer context, fine-tuned in
+notebooks/09_classification_finetuning.ipynb. Text generation is `helpers.generate`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """GPT-2's tokenizer, read from its two files: as tiktoken's `Encoding`, and as the course's own `BPETokenizer`.
 
-`gpt2_encoding` is first used in notebooks/00_setup_check.ipynb ("The GPT-2 tokenizer") and is the tokenizer of
-every later notebook (book section 2.5, "Byte pair encoding"). `gpt2_bpe` loads the same files into the BPE built
-from scratch in notebooks/02_text_and_tokens.ipynb ("Beyond the book: byte pair encoding from scratch"), which
-encodes exactly as tiktoken does. `ENDOFTEXT_ID` is the id of `<|endoftext|>`, also the padding of the classifier.
+`gpt2_encoding` is first used in notebooks/00_setup_check.ipynb ("The GPT-2 tokenizer, offline") and is the
+tokenizer of every later notebook (book section 2.5, "Byte pair encoding"). `gpt2_bpe` loads the same files into the
+BPE built from scratch in notebooks/02_text_and_tokens.ipynb ("Beyond the book: byte pair encoding from scratch"),
+which encodes exactly as tiktoken does. `ENDOFTEXT_ID` is the id of `<|endoftext|>`, also the padding of the classifier.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Moving weights between our `GPTModel` and Hugging Face's GPT-2, and loading OpenAI's pretrained GPT-2.
 
-Built in notebooks/06_gpt_model.ipynb, section 4.8 ("The same architecture as OpenAI's GPT-2"); in
+Built in notebooks/06_gpt_model.ipynb, "Beyond the book: the same architecture as OpenAI's GPT-2"; in
 notebooks/07_pretraining.ipynb, section 5.5, the learner writes the book's `load_weights_into_gpt`, proved there to
 give `load_pretrained_gpt2`'s weights. `transformers` is imported only inside the functions that need it, so
 `import helpers.gpt2_weights` stays fast. `save_random_gpt2` writes a small GPT-2 with random weights in OpenAI's

@@ -2,7 +2,7 @@
 
 Built in notebooks/08_llama.ipynb, one change to the `GPTModel` of notebooks/06_gpt_model.ipynb at a time (the
 book's bonus material "Converting GPT to Llama"): `RMSNorm` ("LayerNorm becomes RMSNorm"), `SiLU` and `FeedForward`
-("GELU becomes SwiGLU"), `precompute_rope_params` and `compute_rope` ("Learned positions become rotary ones"),
+("GELU becomes SwiGLU"), `precompute_rope_params` and `compute_rope` ("Learned positions become rotary ones (RoPE)"),
 `GroupedQueryAttention` ("Multi-head becomes grouped-query attention"), `TransformerBlock` and `LlamaModel` ("The
 Llama model"). The weights of SmolLM2 are read by `helpers.llama_weights`; chatting is `helpers.smollm2`.
 

@@ -1,7 +1,7 @@
 """Byte pair merges: apply one merge to a list of ids (`merge_pair`), learn many from a text's pieces.
 
 Built in notebooks/02_text_and_tokens.ipynb, "Beyond the book: byte pair encoding from scratch": `merge_pair` in
-"Applying the merges" and `learn_merges` in "Learning merges" (the notebook's version recounts every pair after
+"The merge loop" and `learn_merges` in "Learning merges" (the notebook's version recounts every pair after
 each merge; this one updates the counts of the pieces a merge changes). `helpers.bpe.BPETokenizer` uses both.
 """
 

@@ -1,8 +1,8 @@
 """Pretraining: the loss, the loaders of a train/validation split, and the training loop.
 
-Built in notebooks/07_pretraining.ipynb: `calc_loss_batch` and `calc_loss_loader` in section 5.1.2 ("Calculating
-the text generation loss"), the loaders in 5.1.3 ("Calculating the training and validation set losses"),
-`evaluate_model` and `train_model` (the book's `train_model_simple`, proved equal) in 5.2 ("Training an LLM").
+Built in notebooks/07_pretraining.ipynb: `calc_loss_batch`, `calc_loss_loader` and the loaders in section 5.1.3
+("Calculating the training and validation set losses"), `evaluate_model` and `train_model` (the book's
+`train_model_simple`, proved equal) in 5.2 ("Training an LLM").
 Its part "Appendix D" adds a learning-rate schedule (`helpers.schedule.LRSchedule`: warmup, then cosine decay) and
 gradient clipping: the book's D.4 `train_model` is `train_model(..., lr_schedule=..., clip_grad_norm=1.0)`, proved
 equal there. `optimizer_steps` and `average_loss` are the loop and the loss average that the classifier of

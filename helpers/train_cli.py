@@ -3,7 +3,7 @@
 The program around notebooks/07_pretraining.ipynb's loop (section 5.2, "Training an LLM"): the `tiny` preset with its
 recipe is the notebook's run, with the same loaders and seeds, so it prints the notebook's losses; the `124M` preset
 is the book's run. `torchrun --nproc_per_node=N -m helpers.train ...` runs the same loop with
-DistributedDataParallel (the notebook's "Beyond the book: training on several processes"). `--schedule`,
+DistributedDataParallel (the notebook's "Beyond the book: the same loop on several processes"). `--schedule`,
 `--warmup-steps`, `--initial-lr`, `--min-lr` and `--clip-grad-norm` add the notebook's part "Appendix D" (warmup,
 cosine decay, gradient clipping); their defaults keep chapter 5's constant learning rate without clipping.
 

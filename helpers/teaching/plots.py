@@ -39,7 +39,7 @@ def _line_chart_style(ax: Axes, xlabel: str, ylabel: str) -> None:
     ax.legend()
 
 
-# --- 02_text_and_tokens (section 2.5, beyond the book: "`BPETokenizer`, trained on the story") ---
+# --- 02_text_and_tokens (beyond the book: "`BPETokenizer`, trained on the story", after section 2.5) ---
 
 
 def plot_tokens_per_word(

@@ -220,7 +220,7 @@ def spam_explorer(
     return Explorer(show, text=box)
 
 
-# --- 08_llama (beyond the book: "A chat explorer", after "It talks") ---
+# --- 08_llama (beyond the book: "A chat explorer", in "It talks") ---
 
 
 def chat_explorer(model: torch.nn.Module, tokenizer: Any, question: str = "What is the capital of France?",

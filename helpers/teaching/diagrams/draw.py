@@ -1,11 +1,12 @@
 """The drawing primitives and the one palette that every concept diagram of `helpers.teaching.diagrams` is built from.
 
-The diagrams of notebooks 02_text_and_tokens to 09_classification_finetuning all use them; no notebook draws with
-them directly: the chapter modules (`text`, `windows`, `embeddings`, `attention`, `gpt`, `pretraining`, `classifier`)
-import this module as `d` (`d.box(ax, ...)`) and its constants by name. A diagram is a few boxes (`box`), arrows
-(`arrow`), free text (`label`, `title`) and tensors drawn as cells (`cells_row`, `grid`, `slab`), in the fills of
-`FILLS`, which differ in lightness so the diagrams also read in greyscale. `closed` ends every diagram function: the
-figure it returns is closed from pyplot, so a notebook cell holding only the call shows it once.
+The diagrams of notebooks 01_overview to 10_instruction_finetuning all use them; no notebook draws with them
+directly: the chapter modules (`overview`, `text`, `windows`, `embeddings`, `attention`, `gpt`, `pretraining`,
+`llama`, `classifier`, `instruct`) import this module as `d` (`d.box(ax, ...)`) and its constants by name. A
+diagram is a few boxes (`box`), arrows (`arrow`), free text (`label`, `title`) and tensors drawn as cells
+(`cells_row`, `grid`, `slab`), in the fills of `FILLS`, which differ in lightness so the diagrams also read in
+greyscale. `closed` ends every diagram function: the figure it returns is closed from pyplot, so a notebook cell
+holding only the call shows it once.
 
 Coordinates are inches, measured from the top-left corner of the figure (y grows downwards).
 """

@@ -1,8 +1,8 @@
 """The diagrams of notebook 01_overview (book chapter 1, "Understanding large language models").
 
-`draw_course_path` (section 1.4): text -> tokens -> ids -> embeddings -> transformer blocks -> logits -> the next
-token, each step with the notebook that builds it; `draw_model_sizes` (1.5): parameter counts on a log scale;
-`draw_attention_masks` (1.4 and 1.6): what each token may attend to in an encoder (BERT) and in a decoder (GPT);
+`draw_course_path` (section 1.1): text -> tokens -> ids -> embeddings -> transformer blocks -> logits -> the next
+token, each step with the notebook that builds it; `draw_model_sizes` (1.1): parameter counts on a log scale;
+`draw_attention_masks` (1.4): what each token may attend to in an encoder (BERT) and in a decoder (GPT);
 `draw_generation_strip` (1.6): one token at a time, each fed back; `draw_three_stages` (1.7): build, pretrain,
 fine-tune, with the course's notebooks of each stage.
 """

@@ -1,7 +1,7 @@
 """The diagrams of notebook 07_pretraining (book chapter 5, "Pretraining on unlabeled data", and appendix D).
 
 `draw_cross_entropy` (section 5.1.2, "Calculating the text generation loss"), `draw_training_loop` (5.2, "Training
-an LLM"), `draw_temperature_top_k` (5.3.1 and 5.3.2: temperature scaling and top-k sampling), `draw_lr_schedule`
+an LLM"), `draw_temperature_top_k` (5.3.2: temperature scaling and top-k sampling together), `draw_lr_schedule`
 (appendix D.1 and D.2: the learning rate of each step, with its formulas) and `draw_training_runs` (D.4: the losses
 and learning rates of runs side by side; tools/plot_training_run.py draws a terminal run's losses.json with it).
 """

@@ -1,6 +1,6 @@
-"""Shared tools for the exercise checkers of ch02.py ... ch08.py: run the learner's code (`call`), describe a value
+"""Shared tools for the exercise checkers of ch01.py ... ch08.py: run the learner's code (`call`), describe a value
 for a message, read an answer as a number, a whole number or a dict, count a module's parameters, build a module on
-the meta device. Used by every notebook with exercises, 02_text_and_tokens to 10_instruction_finetuning."""
+the meta device. Used by every notebook with exercises, 01_overview to 10_instruction_finetuning."""
 
 from __future__ import annotations
 
