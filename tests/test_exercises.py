@@ -782,6 +782,9 @@ def test_6_1(spam_data):
                                                                      few_batches)
     assert "the test loader's messages are 188 tokens long" in wrong("6.1", padded["train"], model, test_loader,
                                                                      accuracy)
+    untrained = spam_classifier()
+    assert "`model` was never fine-tuned" in wrong("6.1", padded["train"], untrained, test_192,
+                                                   accuracy_at(untrained, test_192))
     unanswered("6.1", train_dataset=..., model=..., test_loader=..., test_accuracy=...)
 
 
@@ -851,6 +854,9 @@ def test_6_3(spam_data):
     assert last != accuracy
     assert "`test_accuracy` is read at the last token" in wrong("6.3", loss_fn, accuracy_fn, model, test_loader, last)
     assert "raised ValueError" in wrong("6.3", loss_fn, lambda *args: int("x"), model, test_loader, accuracy)
+    untrained = spam_classifier()
+    assert "`model` was never fine-tuned" in wrong("6.3", loss_fn, accuracy_fn, untrained, test_loader,
+                                                   accuracy_at(untrained, test_loader, position=0))
     unanswered("6.3", calc_loss_batch=stub, calc_accuracy_loader=stub, model=model, test_loader=test_loader,
                test_accuracy=accuracy)
     unanswered("6.3", calc_loss_batch=loss_fn, calc_accuracy_loader=accuracy_fn, model=..., test_loader=test_loader,

@@ -30,6 +30,15 @@ def _spam_classifier(model: Any, what: str = "`model`") -> nn.Module:
     return model
 
 
+def _fine_tuned(model: nn.Module) -> None:
+    """A `Wrong` if no trainable parameter of `model` holds a gradient: the last training step leaves one (the book's
+    loop resets the gradients at the start of each step), a model that was never trained has none."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not any(p.grad is not None for p in trainable):
+        raise Wrong("`model` was never fine-tuned: none of its trainable parameters holds a gradient from a training "
+                    "step. Train it with train_classifier_simple and section 6.7's settings, then measure its accuracy")
+
+
 def _fraction(value: Any, what: str) -> float:
     """An accuracy as a fraction from 0 to 1; a `Wrong` for a percentage or anything else."""
     number = as_number(value, what)
@@ -112,6 +121,7 @@ def _check_6_1(train_dataset: Any, model: Any, test_loader: Any, test_accuracy: 
     if batches[0][0].shape[-1] != context:
         raise Wrong(f"the test loader's messages are {batches[0][0].shape[-1]} tokens long: pad the test set to the "
                     f"same {context} tokens (max_length=train_dataset.max_length)")
+    _fine_tuned(model)
     accuracy = _check_test_accuracy(model, test_loader, test_accuracy)
     padding = 1 - sum(lengths) / (len(lengths) * context)
     return (f"every message is padded to {context} tokens, the whole context (the longest training message has "
@@ -193,6 +203,7 @@ def _check_6_3(calc_loss_batch: Any, calc_accuracy_loader: Any, model: Any, test
         raise Wrong(f"{accuracy_name} gives {given:.4f}, not the fraction of messages whose first-token "
                     "class is the label")
     model = _spam_classifier(model)
+    _fine_tuned(model)
     accuracy = _check_test_accuracy(model, test_loader, test_accuracy, position=0)
     return (f"both functions read the first token. Test accuracy {accuracy:.2%}: under the causal mask the first "
             "position attends to nothing but the first token, so the class can depend on the message's first word "
